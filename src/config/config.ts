@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ZodIssue } from 'zod';
+import { generateKeyringEntry, KeyringFormatError, parseKeyring } from '../infrastructure/crypto/keyring';
+import { envSchema, type Env } from './env.schema';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface InstagramConfig {
+  /** No app credentials outside production: the bundled emulator stands in for Meta. */
+  demo: boolean;
+  appId: string;
+  appSecret: string;
+  redirectUri: string;
+  oauthUrl: string;
+  apiUrl: string;
+  graphApiUrl: string;
+  extraScopes: string[];
+  timeoutMs: number;
+  maxRetries: number;
+  sendAppsecretProof: boolean;
+}
+
+export interface AppConfig {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  port: number;
+  host: string;
+  logLevel: Env['LOG_LEVEL'];
+  dataDir: string;
+  publicUrl: string;
+  database: { url: string | undefined; poolSize: number; embeddedPort: number };
+  auth: {
+    jwtSecret: string;
+    jwtTtlSeconds: number;
+    sessionTtlDays: number;
+    rateLimit: { perIp: number; perEmail: number; windowSeconds: number };
+  };
+  /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token vault parses it into keys. */
+  tokenEncryptionKey: string;
+  corsOrigins: string[];
+  redisUrl: string | undefined;
+  instagram: InstagramConfig;
+  emulatorPort: number;
+  jobsEnabled: boolean;
+}
+
+/** App credentials the in-process emulator accepts in demo mode. Not secrets: demo only. */
+export const DEMO_APP_ID = '990000000000001';
+export const DEMO_APP_SECRET = 'demo-app-secret-not-for-production';
+
+function describe(issue: ZodIssue): string {
+  const name = issue.path.join('.') || '(environment)';
+  return `${name}: ${issue.message}`;
+}
+
+interface DevSecrets {
+  jwtSecret: string;
+  tokenEncryptionKey: string;
+}
+
+/**
+ * Development convenience: secrets that were not given are generated once and kept in DATA_DIR
+ * (mode 0600), so a restart keeps sessions valid and stored tokens decryptable.
+ */
+function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
+  const file = resolve(dataDir, 'secrets.json');
+  if (existsSync(file)) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<DevSecrets>;
+    if (parsed.jwtSecret && parsed.tokenEncryptionKey) {
+      return { jwtSecret: parsed.jwtSecret, tokenEncryptionKey: parsed.tokenEncryptionKey };
+    }
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secrets: DevSecrets = {
+    jwtSecret: randomBytes(48).toString('base64url'),
+    tokenEncryptionKey: generateKeyringEntry(1),
+  };
+  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secrets;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Invalid configuration:\n  ${parsed.error.issues.map(describe).join('\n  ')}`,
+    );
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  const dataDir = resolve(env.DATA_DIR);
+
+  let jwtSecret = env.JWT_SECRET;
+  let tokenEncryptionKey = env.TOKEN_ENCRYPTION_KEY;
+  if (isProduction) {
+    if (!jwtSecret) throw new ConfigError('JWT_SECRET is required when NODE_ENV=production');
+    if (!tokenEncryptionKey) {
+      throw new ConfigError('TOKEN_ENCRYPTION_KEY is required when NODE_ENV=production');
+    }
+  } else if (!jwtSecret || !tokenEncryptionKey) {
+    const dev = loadOrCreateDevSecrets(dataDir);
+    jwtSecret ??= dev.jwtSecret;
+    tokenEncryptionKey ??= dev.tokenEncryptionKey;
+  }
+  try {
+    parseKeyring(tokenEncryptionKey);
+  } catch (error) {
+    if (error instanceof KeyringFormatError) {
+      throw new ConfigError(`TOKEN_ENCRYPTION_KEY: ${error.message}`);
+    }
+    throw error;
+  }
+
+  const hasId = env.INSTAGRAM_APP_ID !== undefined;
+  const hasSecret = env.INSTAGRAM_APP_SECRET !== undefined;
+  if (hasId !== hasSecret) {
+    throw new ConfigError(
+      `${hasId ? 'INSTAGRAM_APP_SECRET' : 'INSTAGRAM_APP_ID'} is required when ${hasId ? 'INSTAGRAM_APP_ID' : 'INSTAGRAM_APP_SECRET'} is set`,
+    );
+  }
+  const demo = !hasId;
+  if (demo && isProduction) {
+    throw new ConfigError(
+      'INSTAGRAM_APP_ID and INSTAGRAM_APP_SECRET are required when NODE_ENV=production (demo mode runs only in development)',
+    );
+  }
+
+  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    dataDir,
+    publicUrl,
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      embeddedPort: env.EMBEDDED_PG_PORT,
+    },
+    auth: {
+      jwtSecret,
+      jwtTtlSeconds: env.JWT_TTL_SECONDS,
+      sessionTtlDays: env.SESSION_TTL_DAYS,
+      rateLimit: {
+        perIp: env.AUTH_RATE_LIMIT_PER_IP,
+        perEmail: env.AUTH_RATE_LIMIT_PER_EMAIL,
+        windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+      },
+    },
+    tokenEncryptionKey,
+    corsOrigins: env.CORS_ORIGINS,
+    redisUrl: env.REDIS_URL,
+    instagram: {
+      demo,
+      appId: env.INSTAGRAM_APP_ID ?? DEMO_APP_ID,
+      appSecret: env.INSTAGRAM_APP_SECRET ?? DEMO_APP_SECRET,
+      redirectUri: env.INSTAGRAM_REDIRECT_URI ?? `${publicUrl}/instagram/oauth/callback`,
+      oauthUrl: env.INSTAGRAM_OAUTH_URL,
+      apiUrl: env.INSTAGRAM_API_URL,
+      graphApiUrl: env.INSTAGRAM_GRAPH_API_URL,
+      extraScopes: env.INSTAGRAM_SCOPES,
+      timeoutMs: env.INSTAGRAM_TIMEOUT_MS,
+      maxRetries: env.INSTAGRAM_MAX_RETRIES,
+      sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
+    },
+    emulatorPort: env.EMULATOR_PORT,
+    jobsEnabled: env.JOBS_ENABLED,
+  };
+}
