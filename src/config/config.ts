@@ -32,6 +32,8 @@ export interface AppConfig {
   isProduction: boolean;
   port: number;
   host: string;
+  /** Behind a load balancer: take the client IP from X-Forwarded-For (rate limits key on it). */
+  trustProxy: boolean;
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   publicUrl: string;
@@ -139,6 +141,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     isProduction,
     port: env.PORT,
     host: env.HOST,
+    trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
     dataDir,
     publicUrl,

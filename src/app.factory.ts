@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
+import { AppModule, type AppDependencies } from './app.module';
+import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { SESSION_COOKIE } from './modules/auth/session-token';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A caller's X-Request-Id is kept when it is sane, so one id follows a request across services. */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  (req as IncomingMessage & { id?: string }).id = id;
+  return id;
+}
+
+export function buildOpenApiDocument(app: NestFastifyApplication) {
+  const config = new DocumentBuilder()
+    .setTitle('ssell API')
+    .setDescription(
+      'Instagram account management for social sellers: sign up, connect Instagram professional accounts, keep their profile, token and health true.',
+    )
+    .setVersion('0.1.0')
+    .addBearerAuth()
+    .addCookieAuth(SESSION_COOKIE)
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+export async function createApp(deps: AppDependencies): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: requestId,
+    trustProxy: deps.config.trustProxy,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(deps), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(PinoNestLogger));
+  app.flushLogs();
+
+  await app.register(fastifyCookie);
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // Swagger UI at /docs runs an inline bootstrap script and inline styles.
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'https:', 'http:'],
+        formAction: ["'self'", 'https:', 'http:'],
+        // Local development is plain HTTP; upgrading would break the demo's emulator links.
+        upgradeInsecureRequests: deps.config.isProduction ? [] : null,
+      },
+    },
+    hsts: deps.config.isProduction,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', async (request, reply) => {
+      void reply.header('x-request-id', request.id);
+    });
+
+  if (deps.config.corsOrigins.length > 0) {
+    app.enableCors({ origin: deps.config.corsOrigins, credentials: true });
+  }
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      stopAtFirstError: false,
+      validationError: { target: false, value: false },
+    }),
+  );
+  app.useGlobalFilters(new AllExceptionsFilter());
+
+  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs-json',
+    yamlDocumentUrl: 'docs-yaml',
+  });
+  await app.init();
+  return app;
+}

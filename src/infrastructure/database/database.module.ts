@@ -1,0 +1,28 @@
+import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import type { DatabaseHandle } from './database';
+
+/** Injection token of the pg-promise database object (`@Inject(PG) db: Db`). */
+export const PG = Symbol('PG');
+const HANDLE = Symbol('DATABASE_HANDLE');
+
+@Global()
+@Module({})
+export class DatabaseModule implements OnApplicationShutdown {
+  constructor(@Inject(HANDLE) private readonly handle: DatabaseHandle) {}
+
+  static forRoot(handle: DatabaseHandle): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [
+        { provide: HANDLE, useValue: handle },
+        { provide: PG, useValue: handle.db },
+      ],
+      exports: [PG],
+    };
+  }
+
+  /** Runs after the HTTP server stopped taking and finished its requests. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.handle.close();
+  }
+}

@@ -1,0 +1,36 @@
+import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
+
+export type Db = IDatabase<unknown>;
+
+/** One pg-promise root per process: it tracks every connection pool it has opened. */
+const pgp: IMain = pgPromise({ capSQL: true });
+
+export { pgp };
+
+export interface DatabaseHandle {
+  db: Db;
+  close(): Promise<void>;
+}
+
+export function createDatabase(
+  url: string,
+  poolSize: number,
+  onPoolError: (error: Error) => void,
+): DatabaseHandle {
+  const db = pgp({
+    connectionString: url,
+    max: poolSize,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'ssell',
+  });
+  // An idle client's error (57P01 when the server shuts down first) is emitted on the pool;
+  // unheard, it would crash the process.
+  db.$pool.on('error', onPoolError);
+  return {
+    db,
+    close: async () => {
+      if (!db.$pool.ended) await db.$pool.end();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import 'reflect-metadata';
+import { startService } from './bootstrap';
+import { createRootLogger } from './common/logging/logger';
+import { ConfigError, loadConfig, type AppConfig } from './config/config';
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ssell: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createRootLogger(config.logLevel);
+  const started = Date.now();
+  const service = await startService(config, logger);
+  logger.info({ url: service.url, ms: Date.now() - started }, `ssell ready at ${service.url}`);
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    service
+      .stop()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  // Boot failures (a migration, the database, the port) end the process with their reason.
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`ssell: failed to start: ${message}\n`);
+  process.exit(1);
+});

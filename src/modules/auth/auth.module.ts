@@ -1,0 +1,39 @@
+import { Global, Module } from '@nestjs/common';
+import { JwtModule } from '@nestjs/jwt';
+import { SessionGuard } from '../../common/guards/session.guard';
+import { APP_CONFIG } from '../../config/config.module';
+import type { AppConfig } from '../../config/config';
+import { SESSION_REPOSITORY } from '../../domain/repositories/session.repository.interface';
+import { USER_REPOSITORY } from '../../domain/repositories/user.repository.interface';
+import { PostgresSessionRepository } from '../../infrastructure/database/repositories/postgres-session.repository';
+import { PostgresUserRepository } from '../../infrastructure/database/repositories/postgres-user.repository';
+import { AuthRateLimiter } from './auth-rate-limiter';
+import { AuthController } from './auth.controller';
+import { AuthService } from './auth.service';
+import { PasswordHasher } from './password-hasher';
+
+/** Global so that any feature module can put `@UseGuards(SessionGuard)` on its routes. */
+@Global()
+@Module({
+  imports: [
+    JwtModule.registerAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
+        secret: config.auth.jwtSecret,
+        signOptions: { algorithm: 'HS256' },
+        verifyOptions: { algorithms: ['HS256'] },
+      }),
+    }),
+  ],
+  controllers: [AuthController],
+  providers: [
+    AuthService,
+    PasswordHasher,
+    AuthRateLimiter,
+    SessionGuard,
+    { provide: USER_REPOSITORY, useClass: PostgresUserRepository },
+    { provide: SESSION_REPOSITORY, useClass: PostgresSessionRepository },
+  ],
+  exports: [SessionGuard, JwtModule, SESSION_REPOSITORY, USER_REPOSITORY],
+})
+export class AuthModule {}
