@@ -1,0 +1,82 @@
+import type { EmulatorAccount } from './state';
+
+export function escapeHtml(value: string): string {
+  return value
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+const STYLE = `body{font:15px/1.4 system-ui,sans-serif;background:#fafafa;margin:0;padding:40px 16px}
+main{max-width:420px;margin:auto;background:#fff;border:1px solid #dbdbdb;border-radius:8px;padding:24px}
+h1{font-size:20px;margin:0 0 8px}.note{color:#737373;font-size:13px}
+label{display:flex;gap:12px;align-items:center;padding:8px;border-radius:6px;cursor:pointer}
+label:hover{background:#f5f5f5}img{width:40px;height:40px;border-radius:50%}
+ul{padding-left:20px}.buttons{display:flex;gap:8px;margin-top:16px}
+button{flex:1;padding:10px;border-radius:8px;border:0;font-weight:600;cursor:pointer}
+.approve{background:#0095f6;color:#fff}.deny{background:#efefef}`;
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
+
+export function errorPage(message: string): string {
+  return page(
+    'Instagram (emulator)',
+    `<h1>Sorry, this page isn't available.</h1><p>${escapeHtml(message)}</p>
+<p class="note">Instagram emulator: not the real Instagram.</p>`,
+  );
+}
+
+export interface ConsentPageInput {
+  accounts: Array<{ account: EmulatorAccount; pictureUrl: string }>;
+  hidden: Record<string, string>;
+  scopes: string[];
+}
+
+export function consentPage(input: ConsentPageInput): string {
+  const hidden = Object.entries(input.hidden)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+    .join('');
+  const choices = input.accounts
+    .map(
+      ({ account, pictureUrl }, i) => `<label><input type="radio" name="account"
+ value="${escapeHtml(account.userId)}"${i === 0 ? ' checked' : ''}>
+<img src="${escapeHtml(pictureUrl)}" alt=""><span><b>${escapeHtml(account.username)}</b><br>
+<span class="note">${escapeHtml(account.name ?? '')} · ${escapeHtml(account.accountType)}</span></span></label>`,
+    )
+    .join('');
+  const scopes = input.scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('');
+  return page(
+    'Log in with Instagram (emulator)',
+    `<h1>Allow access to your Instagram account?</h1>
+<p class="note">Instagram emulator: pick a demo account. The app asks for:</p><ul>${scopes}</ul>
+<form method="post" action="/oauth/authorize">${hidden}${choices || '<p>No accounts.</p>'}
+<div class="buttons"><button class="deny" name="decision" value="deny">Cancel</button>
+<button class="approve" name="decision" value="approve">Allow</button></div></form>`,
+  );
+}
+
+const PALETTE = ['#833ab4', '#fd1d1d', '#fcb045', '#405de6', '#5851db', '#c13584', '#e1306c'];
+
+/** A round avatar with the account's initials. */
+export function avatarSvg(account: EmulatorAccount): string {
+  const initials =
+    (account.name ?? account.username)
+      .split(/[\s._|-]+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map((w) => [...w][0]?.toUpperCase() ?? '')
+      .join('') || '?';
+  const sum = [...account.userId].reduce((acc, ch) => acc + ch.charCodeAt(0), 0);
+  const a = PALETTE[sum % PALETTE.length] ?? '#833ab4';
+  const b = PALETTE[(sum + 3) % PALETTE.length] ?? '#fcb045';
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="150" height="150" viewBox="0 0 150 150">
+<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="${a}"/><stop offset="1" stop-color="${b}"/></linearGradient></defs>
+<circle cx="75" cy="75" r="75" fill="url(#g)"/>
+<text x="75" y="75" dy=".35em" text-anchor="middle" font-family="system-ui,sans-serif" font-size="56" font-weight="600" fill="#fff">${escapeHtml(initials)}</text></svg>`;
+}
