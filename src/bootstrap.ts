@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import { createApp } from './app.factory';
 import type { AppConfig } from './config/config';
 import { createDatabase } from './infrastructure/database/database';
-import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './infrastructure/database/embedded-postgres';
+import {
+  startEmbeddedPostgres,
+  type RunningEmbeddedPostgres,
+} from './infrastructure/database/embedded-postgres';
 import { migrate } from './infrastructure/database/migrator';
 
 export interface RunningService {

@@ -16,7 +16,11 @@ afterAll(async () => {
 
 function expectErrorEnvelope(res: { status: number; body: any; text: string }, status: number) {
   expect(res.status).toBe(status);
-  expect(res.body).toMatchObject({ statusCode: status, error: expect.any(String), message: expect.any(String) });
+  expect(res.body).toMatchObject({
+    statusCode: status,
+    error: expect.any(String),
+    message: expect.any(String),
+  });
   expect(res.text).not.toMatch(/at .+\.(ts|js):\d+|SELECT|INSERT|password_hash/i);
 }
 
@@ -45,9 +49,13 @@ describe('POST /auth/register', () => {
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Lax/);
     expect(res.text).not.toMatch(/password/i);
-    const stored = await t.db.one('SELECT password_hash FROM users WHERE id = $1', [res.body.user.id]);
+    const stored = await t.db.one('SELECT password_hash FROM users WHERE id = $1', [
+      res.body.user.id,
+    ]);
     expect(stored.password_hash).toMatch(/^scrypt\$ln=15,r=8,p=1\$/);
-    const session = await t.db.one('SELECT token_hash FROM sessions WHERE user_id = $1', [res.body.user.id]);
+    const session = await t.db.one('SELECT token_hash FROM sessions WHERE user_id = $1', [
+      res.body.user.id,
+    ]);
     expect(session.token_hash).toHaveLength(32);
   });
 
@@ -71,9 +79,21 @@ describe('POST /auth/register', () => {
     ['wrong-typed email', { email: 42, password: 'long enough pw' }, /email/],
     ['wrong-typed password', { email: 'z@example.com', password: ['a'] }, /password/],
     ['wrong-typed name', { email: 'w@example.com', password: 'long enough pw', name: 7 }, /name/],
-    ['unknown field', { email: 'v@example.com', password: 'long enough pw', role: 'admin' }, /role should not exist/],
-    ['over-long name', { email: 'u@example.com', password: 'long enough pw', name: 'n'.repeat(101) }, /name/],
-    ['over-long email', { email: `${'a'.repeat(250)}@example.com`, password: 'long enough pw' }, /email/],
+    [
+      'unknown field',
+      { email: 'v@example.com', password: 'long enough pw', role: 'admin' },
+      /role should not exist/,
+    ],
+    [
+      'over-long name',
+      { email: 'u@example.com', password: 'long enough pw', name: 'n'.repeat(101) },
+      /name/,
+    ],
+    [
+      'over-long email',
+      { email: `${'a'.repeat(250)}@example.com`, password: 'long enough pw' },
+      /email/,
+    ],
   ])('400 for %s, nothing written', async (_label, body, message) => {
     const before = await userCount();
     const res = await http(t.url, 'POST', '/auth/register', { body });
@@ -135,7 +155,12 @@ describe('POST /auth/login', () => {
   });
 
   it('400 for missing, extra and wrong-typed fields', async () => {
-    for (const body of [{}, { email: 'a@example.com' }, { email: 'a@example.com', password: 1 }, { email: 'a@example.com', password: 'x', extra: 1 }]) {
+    for (const body of [
+      {},
+      { email: 'a@example.com' },
+      { email: 'a@example.com', password: 1 },
+      { email: 'a@example.com', password: 'x', extra: 1 },
+    ]) {
       expectErrorEnvelope(await http(t.url, 'POST', '/auth/login', { body }), 400);
     }
   });
@@ -158,30 +183,56 @@ describe('SessionGuard and GET /auth/me', () => {
 
   it('401 for a token signed with another secret', async () => {
     const user = await registerUser(t.url);
-    const forged = craftJwt({ sub: user.userId, iat: now(), exp: now() + 600 }, { secret: 'not-the-secret-not-the-secret-123' });
+    const forged = craftJwt(
+      { sub: user.userId, iat: now(), exp: now() + 600 },
+      { secret: 'not-the-secret-not-the-secret-123' },
+    );
     expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { token: forged }), 401);
   });
 
   it('401 for an expired token', async () => {
     const user = await registerUser(t.url);
-    const expired = craftJwt({ sub: user.userId, iat: now() - 1000, exp: now() - 10 }, { secret: secret() });
+    const expired = craftJwt(
+      { sub: user.userId, iat: now() - 1000, exp: now() - 10 },
+      { secret: secret() },
+    );
     expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { token: expired }), 401);
   });
 
   it('401 for alg "none" and for other HMAC algorithms with the right secret', async () => {
     const user = await registerUser(t.url);
     const claims = { sub: user.userId, iat: now(), exp: now() + 600 };
-    expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { alg: 'none' }) }), 401);
-    expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { alg: 'HS512', secret: secret() }) }), 401);
+    expectErrorEnvelope(
+      await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { alg: 'none' }) }),
+      401,
+    );
+    expectErrorEnvelope(
+      await http(t.url, 'GET', '/auth/me', {
+        token: craftJwt(claims, { alg: 'HS512', secret: secret() }),
+      }),
+      401,
+    );
     // The control: the same claims with HS256 and the secret pass.
-    expect((await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { secret: secret() }) })).status).toBe(200);
+    expect(
+      (await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { secret: secret() }) }))
+        .status,
+    ).toBe(200);
   });
 
   it('401 for a token whose subject is not a user id, and for malformed headers', async () => {
-    const token = craftJwt({ sub: "1' OR '1'='1", iat: now(), exp: now() + 600 }, { secret: secret() });
+    const token = craftJwt(
+      { sub: "1' OR '1'='1", iat: now(), exp: now() + 600 },
+      { secret: secret() },
+    );
     expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { token }), 401);
-    expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { headers: { authorization: 'Basic abc' } }), 401);
-    expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { headers: { authorization: 'Bearer not-a-jwt' } }), 401);
+    expectErrorEnvelope(
+      await http(t.url, 'GET', '/auth/me', { headers: { authorization: 'Basic abc' } }),
+      401,
+    );
+    expectErrorEnvelope(
+      await http(t.url, 'GET', '/auth/me', { headers: { authorization: 'Bearer not-a-jwt' } }),
+      401,
+    );
   });
 
   it('401 for a bad Bearer token even when a valid cookie is also sent', async () => {
@@ -192,12 +243,18 @@ describe('SessionGuard and GET /auth/me', () => {
 
   it('401 for a forged or malformed cookie', async () => {
     expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { cookie: 'ssell_session=abc' }), 401);
-    expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { cookie: `ssell_session=${'A'.repeat(43)}` }), 401);
+    expectErrorEnvelope(
+      await http(t.url, 'GET', '/auth/me', { cookie: `ssell_session=${'A'.repeat(43)}` }),
+      401,
+    );
   });
 
   it('401 once the session has expired', async () => {
     const user = await registerUser(t.url);
-    await t.db.none("UPDATE sessions SET expires_at = NOW() - interval '1 second' WHERE user_id = $1", [user.userId]);
+    await t.db.none(
+      "UPDATE sessions SET expires_at = NOW() - interval '1 second' WHERE user_id = $1",
+      [user.userId],
+    );
     expectErrorEnvelope(await http(t.url, 'GET', '/auth/me', { cookie: user.cookie }), 401);
   });
 });
@@ -230,9 +287,13 @@ describe('the HTTP shell', () => {
   });
 
   it('puts a request id on every reply, keeping a sane caller-supplied one', async () => {
-    const mine = await http(t.url, 'GET', '/health/live', { headers: { 'x-request-id': 'abc-123' } });
+    const mine = await http(t.url, 'GET', '/health/live', {
+      headers: { 'x-request-id': 'abc-123' },
+    });
     expect(mine.headers.get('x-request-id')).toBe('abc-123');
-    const generated = await http(t.url, 'GET', '/health/live', { headers: { 'x-request-id': 'bad id with spaces' } });
+    const generated = await http(t.url, 'GET', '/health/live', {
+      headers: { 'x-request-id': 'bad id with spaces' },
+    });
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const failed = await http(t.url, 'GET', '/nope');
     expect(failed.body.requestId).toBe(failed.headers.get('x-request-id'));
@@ -247,13 +308,22 @@ describe('the HTTP shell', () => {
 
   it('reports liveness and readiness', async () => {
     expect((await http(t.url, 'GET', '/health/live')).body).toEqual({ status: 'ok' });
-    expect((await http(t.url, 'GET', '/health/ready')).body).toEqual({ status: 'ok', database: 'up' });
+    expect((await http(t.url, 'GET', '/health/ready')).body).toEqual({
+      status: 'ok',
+      database: 'up',
+    });
   });
 
   it('serves the OpenAPI document and Swagger UI', async () => {
     const doc = await http(t.url, 'GET', '/docs-json');
     expect(doc.status).toBe(200);
-    for (const path of ['/auth/register', '/auth/login', '/auth/logout', '/auth/me', '/health/ready']) {
+    for (const path of [
+      '/auth/register',
+      '/auth/login',
+      '/auth/logout',
+      '/auth/me',
+      '/health/ready',
+    ]) {
       expect(doc.body.paths).toHaveProperty([path]);
     }
     const ui = await http(t.url, 'GET', '/docs');
@@ -264,7 +334,9 @@ describe('the HTTP shell', () => {
   it('never logs a password, a JWT or a session cookie', async () => {
     const user = await registerUser(t.url, { password: 'p4ssw0rd-that-must-not-leak' });
     await http(t.url, 'GET', '/auth/me', { token: user.token, cookie: user.cookie });
-    await http(t.url, 'POST', '/auth/login', { body: { email: user.email, password: 'p4ssw0rd-that-must-not-leak' } });
+    await http(t.url, 'POST', '/auth/login', {
+      body: { email: user.email, password: 'p4ssw0rd-that-must-not-leak' },
+    });
     const all = t.logs.join('\n');
     expect(all.length).toBeGreaterThan(0);
     expect(all).not.toContain('p4ssw0rd-that-must-not-leak');
@@ -276,7 +348,11 @@ describe('the HTTP shell', () => {
 describe('rate limiting', () => {
   let limited: TestApp;
   beforeAll(async () => {
-    limited = await startTestApp({ AUTH_RATE_LIMIT_PER_EMAIL: '3', AUTH_RATE_LIMIT_PER_IP: '8', AUTH_RATE_LIMIT_WINDOW_SECONDS: '60' });
+    limited = await startTestApp({
+      AUTH_RATE_LIMIT_PER_EMAIL: '3',
+      AUTH_RATE_LIMIT_PER_IP: '8',
+      AUTH_RATE_LIMIT_WINDOW_SECONDS: '60',
+    });
   });
   afterAll(async () => {
     await limited.close();
@@ -286,10 +362,18 @@ describe('rate limiting', () => {
     const email = uniqueEmail('brute');
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
-      statuses.push((await http(limited.url, 'POST', '/auth/login', { body: { email, password: `guess-${i}-xx` } })).status);
+      statuses.push(
+        (
+          await http(limited.url, 'POST', '/auth/login', {
+            body: { email, password: `guess-${i}-xx` },
+          })
+        ).status,
+      );
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
-    const res = await http(limited.url, 'POST', '/auth/login', { body: { email, password: 'guess-5-xx' } });
+    const res = await http(limited.url, 'POST', '/auth/login', {
+      body: { email, password: 'guess-5-xx' },
+    });
     expectErrorEnvelope(res, 429);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(res.headers.get('retry-after'))).toBeLessThanOrEqual(60);
@@ -298,7 +382,13 @@ describe('rate limiting', () => {
   it('429 once an IP has used its attempts, across emails', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      statuses.push((await http(limited.url, 'POST', '/auth/login', { body: { email: uniqueEmail('ip'), password: 'whatever-123' } })).status);
+      statuses.push(
+        (
+          await http(limited.url, 'POST', '/auth/login', {
+            body: { email: uniqueEmail('ip'), password: 'whatever-123' },
+          })
+        ).status,
+      );
     }
     // 5 attempts above + 3 in this test reach the IP budget of 8.
     expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);

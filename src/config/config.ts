@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ZodIssue } from 'zod';
-import { generateKeyringEntry, KeyringFormatError, parseKeyring } from '../infrastructure/crypto/keyring';
+import {
+  generateKeyringEntry,
+  KeyringFormatError,
+  parseKeyring,
+} from '../infrastructure/crypto/keyring';
 import { envSchema, type Env } from './env.schema';
 
 export class ConfigError extends Error {

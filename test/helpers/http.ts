@@ -37,7 +37,7 @@ export async function http<T = any>(
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers,
-    body: body as BodyInit | undefined,
+    body: body as RequestInit['body'],
     redirect: options.redirect ?? 'manual',
   });
   const text = await response.text();

@@ -11,6 +11,8 @@ export function craftJwt(
   const head = `${b64({ alg, typ: 'JWT' })}.${b64(payload)}`;
   if (alg === 'none') return `${head}.`;
   const digest = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg];
-  const signature = createHmac(digest, options.secret ?? 'x').update(head).digest('base64url');
+  const signature = createHmac(digest, options.secret ?? 'x')
+    .update(head)
+    .digest('base64url');
   return `${head}.${signature}`;
 }

@@ -3,7 +3,6 @@ import {
   Catch,
   type ExceptionFilter,
   HttpException,
-  HttpStatus,
   Logger,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -97,7 +96,7 @@ function isFastifyError(error: unknown): error is FastifyLikeError {
     error instanceof Error &&
     typeof (error as { statusCode?: unknown }).statusCode === 'number' &&
     typeof (error as { code?: unknown }).code === 'string' &&
-    ((error as unknown as { code: string }).code).startsWith('FST_')
+    (error as unknown as { code: string }).code.startsWith('FST_')
   );
 }
 
@@ -153,14 +152,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
       requestId: request.id,
     };
     if (mapped.headers) void reply.headers(mapped.headers);
-    void reply.status(mapped.status).header('content-type', 'application/json; charset=utf-8').send(body);
+    void reply
+      .status(mapped.status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(body);
   }
 
   private map(exception: unknown): MappedError {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const message =
-        status === HttpStatus.INTERNAL_SERVER_ERROR
+        status === 500
           ? 'Internal server error'
           : messageOf(exception.getResponse());
       if (exception instanceof TooManyRequestsException) {

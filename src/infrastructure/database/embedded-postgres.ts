@@ -51,7 +51,10 @@ function isAlive(pid: number): boolean {
  * A `postmaster.pid` whose process still runs means an earlier run was killed before it could stop
  * its cluster; `start()` would then reject with `undefined`. Ask that postmaster to shut down first.
  */
-async function stopOrphanedPostmaster(databaseDir: string, log: (m: string) => void): Promise<void> {
+async function stopOrphanedPostmaster(
+  databaseDir: string,
+  log: (m: string) => void,
+): Promise<void> {
   const pidFile = join(databaseDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
@@ -100,7 +103,9 @@ export async function startEmbeddedPostgres(
     // The library rejects with `undefined` when the server exits during start-up.
     throw new Error(
       `embedded PostgreSQL did not start on port ${options.port} (data in ${databaseDir}): ${
-        error instanceof Error ? error.message : 'the server exited; is the port in use? Set EMBEDDED_PG_PORT or DATABASE_URL'
+        error instanceof Error
+          ? error.message
+          : 'the server exited; is the port in use? Set EMBEDDED_PG_PORT or DATABASE_URL'
       }`,
     );
   }

@@ -23,7 +23,12 @@ export async function migrate(databaseUrl: string, log: MigrationLog): Promise<s
     singleTransaction: false,
     checkOrder: true,
     log: () => undefined,
-    logger: { debug: () => undefined, info: () => undefined, warn: (m) => log.info(m), error: (m) => log.info(m) },
+    logger: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m) => log.info(m),
+      error: (m) => log.info(m),
+    },
   });
   for (const migration of applied) log.info(`migration applied: ${migration.name}`);
   return applied.map((m) => m.name);

@@ -25,7 +25,8 @@ export class AuthRateLimiter implements OnModuleDestroy {
     if (config.redisUrl) {
       this.redis = new Redis(config.redisUrl, { enableOfflineQueue: false, lazyConnect: false });
       this.redis.on('error', () => undefined);
-      const insurance = (points: number) => new RateLimiterMemory({ points, duration: windowSeconds });
+      const insurance = (points: number) =>
+        new RateLimiterMemory({ points, duration: windowSeconds });
       this.perIp = new RateLimiterRedis({
         storeClient: this.redis,
         keyPrefix: 'ssell:auth:ip',
@@ -41,7 +42,11 @@ export class AuthRateLimiter implements OnModuleDestroy {
         insuranceLimiter: insurance(perEmail),
       });
     } else {
-      this.perIp = new RateLimiterMemory({ keyPrefix: 'ip', points: perIp, duration: windowSeconds });
+      this.perIp = new RateLimiterMemory({
+        keyPrefix: 'ip',
+        points: perIp,
+        duration: windowSeconds,
+      });
       this.perEmail = new RateLimiterMemory({
         keyPrefix: 'email',
         points: perEmail,

@@ -1,4 +1,15 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Inject,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -19,7 +30,13 @@ import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import type { User } from '../../domain/entities/user.entity';
 import { AuthService, type AuthResult, type ClientInfo } from './auth.service';
-import { AuthResponseDto, LoginDto, MeResponseDto, RegisterDto, UserResponseDto } from './dto/auth.dto';
+import {
+  AuthResponseDto,
+  LoginDto,
+  MeResponseDto,
+  RegisterDto,
+  UserResponseDto,
+} from './dto/auth.dto';
 import { SESSION_COOKIE } from './session-token';
 
 function toUserResponse(user: User): UserResponseDto {
@@ -72,7 +89,10 @@ export class AuthController {
     summary: 'Revoke the session (cookie, or the one the JWT was issued with) and clear the cookie',
   })
   @ApiNoContentResponse()
-  async logout(@GetAuth() auth: AuthContext, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
+  async logout(
+    @GetAuth() auth: AuthContext,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<void> {
     await this.auth.logout(auth.sessionId);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
   }
@@ -101,6 +121,10 @@ export class AuthController {
       path: '/',
       expires: result.sessionExpiresAt,
     });
-    return { user: toUserResponse(result.user), accessToken: result.accessToken, expiresIn: result.expiresIn };
+    return {
+      user: toUserResponse(result.user),
+      accessToken: result.accessToken,
+      expiresIn: result.expiresIn,
+    };
   }
 }

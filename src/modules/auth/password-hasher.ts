@@ -1,7 +1,17 @@
-import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import {
+  randomBytes,
+  scrypt as scryptCallback,
+  timingSafeEqual,
+  type ScryptOptions,
+} from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 
-function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
+function scrypt(
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: ScryptOptions,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scryptCallback(password, salt, keylen, options, (error, key) =>
       error ? reject(error) : resolve(key),
@@ -19,7 +29,8 @@ interface Params {
  *  2^15 keeps a login near 60 ms on two cores; the stored parameters let it be raised later). */
 const CURRENT: Params = { ln: 15, r: 8, p: 1 };
 const KEY_LENGTH = 32;
-const FORMAT = /^scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
+const FORMAT =
+  /^scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
 
 /**
  * scrypt password hashes in a self-describing string, `scrypt$ln=15,r=8,p=1$<salt>$<hash>`, so a
@@ -38,7 +49,12 @@ export class PasswordHasher {
     if (!match) return false;
     const params = { ln: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
     const expected = Buffer.from(match[5]!, 'base64');
-    const actual = await this.derive(password, Buffer.from(match[4]!, 'base64'), params, expected.length);
+    const actual = await this.derive(
+      password,
+      Buffer.from(match[4]!, 'base64'),
+      params,
+      expected.length,
+    );
     return actual.length === expected.length && timingSafeEqual(actual, expected);
   }
 
@@ -52,7 +68,12 @@ export class PasswordHasher {
     await this.derive(password, randomBytes(16), CURRENT);
   }
 
-  private derive(password: string, salt: Buffer, params: Params, keylen = KEY_LENGTH): Promise<Buffer> {
+  private derive(
+    password: string,
+    salt: Buffer,
+    params: Params,
+    keylen = KEY_LENGTH,
+  ): Promise<Buffer> {
     const N = 2 ** params.ln;
     return scrypt(password.normalize('NFKC'), salt, keylen, {
       N,

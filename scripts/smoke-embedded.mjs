@@ -1,0 +1,171 @@
+// Boots the built service the way `npm start` does with no DATABASE_URL (embedded PostgreSQL),
+// and checks what a newcomer relies on: ready, register -> me (Bearer and cookie), a clean
+// SIGTERM, the user surviving a restart, and recovery after the process was killed.
+// Prints each check, the start-up times, and `SMOKE_RESULT passed=N failed=N`.
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const results = [];
+const check = (name, ok, detail = '') => {
+  results.push(ok);
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}`);
+};
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+const dataDir = mkdtempSync(join(tmpdir(), 'ssell-smoke-'));
+chmodSync(dataDir, 0o755);
+const port = await freePort();
+const pgPort = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const env = {
+  ...process.env,
+  PORT: String(port),
+  EMBEDDED_PG_PORT: String(pgPort),
+  DATA_DIR: dataDir,
+  LOG_LEVEL: 'warn',
+};
+delete env.DATABASE_URL;
+delete env.TEST_DATABASE_URL;
+delete env.NODE_ENV;
+
+function boot() {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = (async () => {
+    while (Date.now() - started < 90_000) {
+      try {
+        const res = await fetch(`${base}/health/ready`);
+        if (res.status === 200) return Date.now() - started;
+      } catch {
+        /* not listening yet */
+      }
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  })();
+  return { child, ready, exited, output: () => output };
+}
+
+async function call(method, path, { body, token, cookie } = {}) {
+  const headers = {};
+  if (body) headers['content-type'] = 'application/json';
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (cookie) headers.cookie = cookie;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+const postmasterPid = () => {
+  const file = join(dataDir, 'postgres', 'postmaster.pid');
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').split('\n')[0]) : undefined;
+};
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const credentials = { email: `smoke.${Date.now()}@example.com`, password: 'smoke test password' };
+let instance;
+try {
+  instance = boot();
+  const cold = await instance.ready;
+  check(
+    'cold start (new data folder) answers /health/ready 200',
+    cold !== undefined,
+    cold === undefined ? instance.output().slice(-2000) : `${cold} ms`,
+  );
+
+  const registered = await call('POST', '/auth/register', {
+    body: { ...credentials, name: 'Smoke' },
+  });
+  check('register 201', registered.status === 201, String(registered.status));
+  const token = registered.body?.accessToken;
+  const cookie = registered.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .find((c) => c.startsWith('ssell_session='));
+  check('me with the Bearer token 200', (await call('GET', '/auth/me', { token })).status === 200);
+  check(
+    'me with the session cookie 200',
+    (await call('GET', '/auth/me', { cookie })).status === 200,
+  );
+
+  const pid = postmasterPid();
+  instance.child.kill('SIGTERM');
+  const exit = await instance.exited;
+  check('SIGTERM exits 0', exit.code === 0, JSON.stringify(exit));
+  check('embedded PostgreSQL stopped with the service', pid !== undefined && !alive(pid));
+
+  instance = boot();
+  const warm = await instance.ready;
+  check(
+    'warm start (existing data folder) answers /health/ready 200',
+    warm !== undefined,
+    warm === undefined ? instance.output().slice(-2000) : `${warm} ms`,
+  );
+  const login = await call('POST', '/auth/login', { body: credentials });
+  check('the user survived the restart (login 200)', login.status === 200, String(login.status));
+
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+  const orphan = postmasterPid();
+  check(
+    'after SIGKILL the cluster is left running (the case to recover from)',
+    orphan !== undefined && alive(orphan),
+  );
+
+  instance = boot();
+  const recovered = await instance.ready;
+  check(
+    'start after a killed run recovers and is ready',
+    recovered !== undefined,
+    recovered === undefined ? instance.output().slice(-2000) : `${recovered} ms`,
+  );
+  const again = await call('POST', '/auth/login', { body: credentials });
+  check('login after recovery 200', again.status === 200, String(again.status));
+  console.log(`start-up times: cold ${cold} ms, warm ${warm} ms, after kill ${recovered} ms`);
+} catch (error) {
+  check('smoke run', false, error instanceof Error ? error.stack : String(error));
+} finally {
+  if (instance && instance.child.exitCode === null) {
+    instance.child.kill('SIGTERM');
+    await instance.exited;
+  }
+  const pid = postmasterPid();
+  if (pid && alive(pid)) process.kill(pid, 'SIGINT');
+  await new Promise((r) => setTimeout(r, 300));
+  rmSync(dataDir, { recursive: true, force: true });
+}
+const passed = results.filter(Boolean).length;
+console.log(`SMOKE_RESULT passed=${passed} failed=${results.length - passed}`);
+process.exit(results.every(Boolean) ? 0 : 1);
