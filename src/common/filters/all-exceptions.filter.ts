@@ -161,10 +161,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private map(exception: unknown): MappedError {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
-      const message =
-        status === 500
-          ? 'Internal server error'
-          : messageOf(exception.getResponse());
+      const message = status === 500 ? 'Internal server error' : messageOf(exception.getResponse());
       if (exception instanceof TooManyRequestsException) {
         return {
           status,

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
+import pg from 'pg';
 import { projectRoot } from '../../common/project-root';
 
 export const MIGRATIONS_DIR = join(projectRoot(), 'migrations');
@@ -8,28 +9,42 @@ export interface MigrationLog {
   info(message: string): void;
 }
 
+/** Our own lock key; node-pg-migrate's try-lock on its key still runs inside it. */
+const LOCK_KEY = 7_342_001;
+
 /**
- * Applies every pending SQL file of `migrations/` in name order. node-pg-migrate takes an advisory
- * lock first (two instances starting together apply each file once), runs each file in its own
- * transaction and records it in `pgmigrations`; a failing file rejects and stops the boot.
+ * Applies every pending SQL file of `migrations/` in name order, each in its own transaction,
+ * recorded in `pgmigrations`; a failing file rejects and stops the boot.
+ *
+ * node-pg-migrate's own lock is a try-lock: a second instance starting at the same moment would
+ * fail. So we first wait on a blocking advisory lock in the session the migrations run in: the
+ * second instance waits, then finds nothing left to apply.
  */
 export async function migrate(databaseUrl: string, log: MigrationLog): Promise<string[]> {
-  const applied = await runner({
-    databaseUrl,
-    dir: MIGRATIONS_DIR,
-    migrationsTable: 'pgmigrations',
-    direction: 'up',
-    count: Infinity,
-    singleTransaction: false,
-    checkOrder: true,
-    log: () => undefined,
-    logger: {
-      debug: () => undefined,
-      info: () => undefined,
-      warn: (m) => log.info(m),
-      error: (m) => log.info(m),
-    },
-  });
-  for (const migration of applied) log.info(`migration applied: ${migration.name}`);
-  return applied.map((m) => m.name);
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'ssell-migrate' });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    const applied = await runner({
+      dbClient: client,
+      dir: MIGRATIONS_DIR,
+      migrationsTable: 'pgmigrations',
+      direction: 'up',
+      count: Infinity,
+      singleTransaction: false,
+      checkOrder: true,
+      log: () => undefined,
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (m) => log.info(m),
+        error: (m) => log.info(m),
+      },
+    });
+    for (const migration of applied) log.info(`migration applied: ${migration.name}`);
+    return applied.map((m) => m.name);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+    await client.end();
+  }
 }

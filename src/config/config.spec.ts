@@ -1,0 +1,101 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateKeyringEntry } from '../infrastructure/crypto/keyring';
+import { ConfigError, DEMO_APP_ID, loadConfig } from './config';
+
+const dataDir = () => mkdtempSync(join(tmpdir(), 'ssell-config-'));
+const prodBase = () => ({
+  NODE_ENV: 'production',
+  DATA_DIR: dataDir(),
+  JWT_SECRET: 'x'.repeat(40),
+  TOKEN_ENCRYPTION_KEY: generateKeyringEntry(1),
+  INSTAGRAM_APP_ID: '123',
+  INSTAGRAM_APP_SECRET: 'secret',
+});
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({ DATA_DIR: dataDir() });
+    expect(config.port).toBe(4000);
+    expect(config.logLevel).toBe('info');
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.poolSize).toBe(10);
+    expect(config.auth.jwtTtlSeconds).toBe(900);
+    expect(config.instagram.graphApiUrl).toBe('https://graph.instagram.com/v25.0');
+    expect(config.instagram.oauthUrl).toBe('https://www.instagram.com');
+    expect(config.instagram.apiUrl).toBe('https://api.instagram.com');
+    expect(config.instagram.timeoutMs).toBe(10_000);
+  });
+
+  it('generates development secrets once and keeps them in DATA_DIR (0600)', () => {
+    const dir = dataDir();
+    const first = loadConfig({ DATA_DIR: dir });
+    const second = loadConfig({ DATA_DIR: dir });
+    expect(first.auth.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(second.auth.jwtSecret).toBe(first.auth.jwtSecret);
+    expect(second.tokenEncryptionKey).toBe(first.tokenEncryptionKey);
+    const file = join(dir, 'secrets.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toContain(first.auth.jwtSecret);
+  });
+
+  it.each([
+    ['JWT_SECRET', { JWT_SECRET: undefined }],
+    ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: undefined }],
+    ['INSTAGRAM_APP_ID', { INSTAGRAM_APP_ID: undefined, INSTAGRAM_APP_SECRET: undefined }],
+  ])('requires %s in production', (name, override) => {
+    expect(() => loadConfig({ ...prodBase(), ...override })).toThrow(new RegExp(name));
+  });
+
+  it('refuses demo mode in production and enters it in development', () => {
+    expect(() =>
+      loadConfig({ ...prodBase(), INSTAGRAM_APP_ID: undefined, INSTAGRAM_APP_SECRET: undefined }),
+    ).toThrow(/demo mode/);
+    const dev = loadConfig({ DATA_DIR: dataDir() });
+    expect(dev.instagram.demo).toBe(true);
+    expect(dev.instagram.appId).toBe(DEMO_APP_ID);
+    expect(loadConfig(prodBase()).instagram.demo).toBe(false);
+  });
+
+  it('names the bad variable', () => {
+    const attempts: Array<[Record<string, string>, RegExp]> = [
+      [{ PORT: 'eighty' }, /PORT/],
+      [{ PORT: '70000' }, /PORT/],
+      [{ DATABASE_POOL_SIZE: '0' }, /DATABASE_POOL_SIZE/],
+      [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+      [{ INSTAGRAM_GRAPH_API_URL: 'not a url' }, /INSTAGRAM_GRAPH_API_URL/],
+      [{ JWT_SECRET: 'short' }, /JWT_SECRET/],
+      [{ TOKEN_ENCRYPTION_KEY: 'v1:dG9vLXNob3J0' }, /TOKEN_ENCRYPTION_KEY.*32/],
+      [{ TOKEN_ENCRYPTION_KEY: 'garbage' }, /TOKEN_ENCRYPTION_KEY/],
+      [{ INSTAGRAM_APP_ID: '123' }, /INSTAGRAM_APP_SECRET/],
+      [{ NODE_ENV: 'staging' }, /NODE_ENV/],
+    ];
+    for (const [env, message] of attempts) {
+      let thrown: unknown;
+      try {
+        loadConfig({ DATA_DIR: dataDir(), ...env });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, JSON.stringify(env)).toBeInstanceOf(ConfigError);
+      expect((thrown as Error).message).toMatch(message);
+    }
+  });
+
+  it('derives the OAuth redirect from PUBLIC_URL and splits lists', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      PUBLIC_URL: 'https://app.example.com/',
+      CORS_ORIGINS: 'https://a.example.com, https://b.example.com',
+      INSTAGRAM_SCOPES: 'instagram_business_manage_messages instagram_business_manage_comments',
+    });
+    expect(config.instagram.redirectUri).toBe('https://app.example.com/instagram/oauth/callback');
+    expect(config.corsOrigins).toEqual(['https://a.example.com', 'https://b.example.com']);
+    expect(config.instagram.extraScopes).toEqual([
+      'instagram_business_manage_messages',
+      'instagram_business_manage_comments',
+    ]);
+  });
+});
