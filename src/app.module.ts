@@ -6,6 +6,7 @@ import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
 import { DatabaseModule } from './infrastructure/database/database.module';
+import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { HealthModule } from './modules/health/health.module';
 
@@ -41,6 +42,7 @@ export class AppModule {
             },
           },
         }),
+        JobsModule,
         AuthModule,
         HealthModule,
       ],

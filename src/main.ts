@@ -1,9 +1,11 @@
 import 'reflect-metadata';
+import { config as loadDotenv } from 'dotenv';
 import { startService } from './bootstrap';
 import { createRootLogger } from './common/logging/logger';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
 
 async function main(): Promise<void> {
+  loadDotenv({ quiet: true });
   let config: AppConfig;
   try {
     config = loadConfig();

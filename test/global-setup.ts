@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import PgBoss from 'pg-boss';
 import type { TestProject } from 'vitest/node';
 import {
   startEmbeddedPostgres,
@@ -68,7 +69,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await client.query(`DROP DATABASE IF EXISTS ${template}`);
     await client.query(`CREATE DATABASE ${template}`);
   });
-  await migrate(databaseUrlFor(serverUrl, template), { info: () => undefined });
+  const templateUrl = databaseUrlFor(serverUrl, template);
+  await migrate(templateUrl, { info: () => undefined });
+  // pg-boss creates its own schema on first start; doing it once here means every clone has it.
+  const boss = new PgBoss({ connectionString: templateUrl, schema: 'pgboss', supervise: false, schedule: false });
+  await boss.start();
+  await boss.stop({ graceful: false, close: true, wait: true });
 
   project.provide('pgServerUrl', serverUrl);
   project.provide('pgTemplate', template);

@@ -9,6 +9,8 @@ import type { DatabaseHandle } from './database';
 
 /** Injection token of the pg-promise database object (`@Inject(PG) db: Db`). */
 export const PG = Symbol('PG');
+/** The connection string, for libraries that open their own pool (the job queue). */
+export const DATABASE_URL = Symbol('DATABASE_URL');
 const HANDLE = Symbol('DATABASE_HANDLE');
 
 @Global()
@@ -22,8 +24,9 @@ export class DatabaseModule implements OnApplicationShutdown {
       providers: [
         { provide: HANDLE, useValue: handle },
         { provide: PG, useValue: handle.db },
+        { provide: DATABASE_URL, useValue: handle.url },
       ],
-      exports: [PG],
+      exports: [PG, DATABASE_URL],
     };
   }
 

@@ -1,6 +1,8 @@
-import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
+import pgPromise, { type IDatabase, type IMain, type ITask } from 'pg-promise';
 
 export type Db = IDatabase<unknown>;
+/** The pool or an open task/transaction: repository methods take one to join a caller's transaction. */
+export type Queryable = Db | ITask<unknown>;
 
 /** One pg-promise root per process: it tracks every connection pool it has opened. */
 const pgp: IMain = pgPromise({ capSQL: true });
@@ -9,6 +11,7 @@ export { pgp };
 
 export interface DatabaseHandle {
   db: Db;
+  url: string;
   close(): Promise<void>;
 }
 
@@ -29,6 +32,7 @@ export function createDatabase(
   db.$pool.on('error', onPoolError);
   return {
     db,
+    url,
     close: async () => {
       if (!db.$pool.ended) await db.$pool.end();
     },

@@ -1,0 +1,79 @@
+export enum SocialPlatform {
+  INSTAGRAM = 'instagram',
+  WHATSAPP = 'whatsapp', // For future use
+}
+
+export enum AccountStatus {
+  ACTIVE = 'active',
+  TOKEN_EXPIRED = 'token_expired',
+  DISCONNECTED = 'disconnected',
+  RATE_LIMITED = 'rate_limited',
+  ERROR = 'error',
+}
+
+export enum InstagramAccountType {
+  PERSONAL = 'personal',
+  BUSINESS = 'business',
+  CREATOR = 'creator',
+}
+
+export interface AccountErrorDetails {
+  /** Meta's error code as a string (e.g. "190"), or one of ours (e.g. "NETWORK"). */
+  code: string;
+  message: string;
+  timestamp: Date;
+  subcode?: string;
+  fbtraceId?: string;
+}
+
+export interface AccountMetadata {
+  /** App-scoped Instagram user id (`/me`'s `id`, the token exchange's `user_id`). */
+  igId?: string;
+  /** Professional account id; equals `platformAccountId` for Instagram-Login accounts. */
+  igBusinessAccountId?: string;
+  /** Connected Facebook Page (Facebook-Login accounts only). */
+  facebookPageId?: string;
+  isVerified?: boolean;
+  lastMetadataUpdate?: Date;
+  errorDetails?: AccountErrorDetails;
+  /** While `rate_limited`: when Meta's budget is expected back. */
+  rateLimitedUntil?: Date;
+  /** Hex Unix time from the picture URL's `oe=`: after it the CDN answers 403. */
+  profilePictureExpiresAt?: Date;
+}
+
+export interface ClientAccount {
+  id: string; // UUID
+  userId: string; // User UUID (foreign key)
+  platform: SocialPlatform;
+  platformAccountId: string; // Instagram professional account id, exact digits
+  username: string;
+  displayName?: string;
+  profilePictureUrl?: string;
+  followerCount?: number;
+  followingCount?: number;
+  mediaCount?: number;
+  biography?: string;
+  website?: string;
+  status: AccountStatus;
+  accountType: InstagramAccountType;
+  metadata: AccountMetadata;
+  permissions: string[]; // Scopes granted during OAuth
+  createdAt: Date;
+  updatedAt: Date;
+  lastSyncAt?: Date;
+  tokenExpiresAt?: Date;
+}
+
+/** Meta's `account_type` → ours: Business → business, Media_Creator → creator, else personal. */
+export function mapInstagramAccountType(raw: string | undefined | null): InstagramAccountType {
+  switch (raw?.trim().toLowerCase()) {
+    case 'business':
+      return InstagramAccountType.BUSINESS;
+    case 'media_creator':
+    case 'creator':
+      return InstagramAccountType.CREATOR;
+    default:
+      return InstagramAccountType.PERSONAL;
+  }
+}

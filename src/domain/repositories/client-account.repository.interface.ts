@@ -1,0 +1,94 @@
+import type { Queryable } from '../../infrastructure/database/database';
+import type {
+  AccountMetadata,
+  AccountStatus,
+  ClientAccount,
+  InstagramAccountType,
+} from '../entities/client-account.entity';
+
+export const CLIENT_ACCOUNT_REPOSITORY = Symbol('CLIENT_ACCOUNT_REPOSITORY');
+
+/** The columns `update` may write. Identity and ownership (`id`, `userId`, `platform`,
+ *  `platformAccountId`, `createdAt`) are not among them: no caller can move or re-key an account. */
+export const UPDATABLE_ACCOUNT_FIELDS = [
+  'username',
+  'displayName',
+  'profilePictureUrl',
+  'followerCount',
+  'followingCount',
+  'mediaCount',
+  'biography',
+  'website',
+  'status',
+  'accountType',
+  'metadata',
+  'permissions',
+  'lastSyncAt',
+  'tokenExpiresAt',
+] as const;
+export type UpdatableAccountField = (typeof UPDATABLE_ACCOUNT_FIELDS)[number];
+export type AccountUpdate = Partial<{
+  [K in UpdatableAccountField]: ClientAccount[K] | null;
+}>;
+
+export interface ConnectAccountInput {
+  userId: string;
+  platformAccountId: string;
+  username: string;
+  displayName?: string | undefined;
+  profilePictureUrl?: string | undefined;
+  followerCount?: number | undefined;
+  followingCount?: number | undefined;
+  mediaCount?: number | undefined;
+  biography?: string | undefined;
+  website?: string | undefined;
+  accountType: InstagramAccountType;
+  metadata: AccountMetadata;
+  permissions: string[];
+  tokenExpiresAt: Date | null;
+}
+
+export type ConnectOutcome =
+  | { outcome: 'created'; account: ClientAccount }
+  | { outcome: 'reconnected'; account: ClientAccount; previousStatus: AccountStatus }
+  | { outcome: 'owned_by_other' };
+
+export interface AccountPageCursor {
+  /** `created_at` at full (microsecond) precision, as PostgreSQL prints it. */
+  createdAt: string;
+  id: string;
+}
+
+export interface AccountPage {
+  accounts: ClientAccount[];
+  /** Where the next page starts; null on the last page. */
+  next: AccountPageCursor | null;
+}
+
+export interface IClientAccountRepository {
+  create(account: Partial<ClientAccount>, tx?: Queryable): Promise<ClientAccount>;
+  findById(id: string, tx?: Queryable): Promise<ClientAccount | null>;
+  findByUserId(userId: string): Promise<ClientAccount[]>;
+  findByPlatformAccountId(platform: string, platformAccountId: string): Promise<ClientAccount | null>;
+  /** Writes only `UPDATABLE_ACCOUNT_FIELDS`; any other key is refused. Null when no such row. */
+  update(id: string, updates: AccountUpdate, tx?: Queryable): Promise<ClientAccount | null>;
+  delete(id: string, tx?: Queryable): Promise<void>;
+  updateStatus(id: string, status: AccountStatus, tx?: Queryable): Promise<void>;
+  updateMetadata(id: string, metadata: AccountMetadata, tx?: Queryable): Promise<void>;
+  /** Active accounts whose token expires within `hours` (an integer, 1..8760). */
+  findExpiringSoon(hours: number): Promise<ClientAccount[]>;
+  countByUserId(userId: string): Promise<number>;
+
+  /** Keyset page in `created_at DESC, id DESC` order. */
+  listPageByUserId(userId: string, limit: number, after: AccountPageCursor | null): Promise<AccountPage>;
+  /**
+   * One statement: insert, or re-activate the caller's own existing row with the new profile.
+   * An account connected by another user is left untouched (`owned_by_other`).
+   */
+  upsertConnected(input: ConnectAccountInput, tx?: Queryable): Promise<ConnectOutcome>;
+  /** Accounts matching an Instagram id that Meta's callbacks use (app-scoped or professional). */
+  findByInstagramUserId(instagramUserId: string, tx?: Queryable): Promise<ClientAccount[]>;
+  /** Locks the row for the rest of the transaction (serialises syncs and refreshes of one account). */
+  findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null>;
+  recordMetricSnapshot(account: ClientAccount, tx?: Queryable): Promise<void>;
+}

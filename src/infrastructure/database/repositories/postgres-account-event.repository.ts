@@ -1,0 +1,78 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PreparedStatement } from 'pg-promise';
+import type { AccountEvent, AccountEventType } from '../../../domain/entities/account-event.entity';
+import type {
+  AccountEventCursor,
+  IAccountEventRepository,
+  NewAccountEvent,
+} from '../../../domain/repositories/account-event.repository.interface';
+import type { Db, Queryable } from '../database';
+import { PG } from '../database.module';
+
+interface EventRow {
+  id: string;
+  account_id: string;
+  user_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  created_at: Date;
+  cursor_created_at: string;
+}
+
+const SELECT = `SELECT id, account_id, user_id, type, data, created_at,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at
+  FROM account_events`;
+
+const appendEvent = new PreparedStatement({
+  name: 'account-events-append',
+  text: 'INSERT INTO account_events (account_id, user_id, type, data) VALUES ($1, $2, $3, $4::jsonb)',
+});
+
+@Injectable()
+export class PostgresAccountEventRepository implements IAccountEventRepository {
+  constructor(@Inject(PG) private readonly db: Db) {}
+
+  async append(event: NewAccountEvent, tx: Queryable = this.db): Promise<void> {
+    await tx.none(appendEvent, [
+      event.accountId,
+      event.userId,
+      event.type,
+      JSON.stringify(event.data ?? {}),
+    ]);
+  }
+
+  async listByAccount(
+    accountId: string,
+    limit: number,
+    after: AccountEventCursor | null,
+  ): Promise<{ events: AccountEvent[]; next: AccountEventCursor | null }> {
+    const rows = after
+      ? await this.db.manyOrNone<EventRow>(
+          `${SELECT} WHERE account_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
+           ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [accountId, limit + 1, after.createdAt, after.id],
+        )
+      : await this.db.manyOrNone<EventRow>(
+          `${SELECT} WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [accountId, limit + 1],
+        );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map((row) => ({
+        id: row.id,
+        accountId: row.account_id,
+        userId: row.user_id,
+        type: row.type as AccountEventType,
+        data: row.data,
+        createdAt: row.created_at,
+      })),
+      next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
+    };
+  }
+
+  async deleteByAccount(accountId: string, tx: Queryable = this.db): Promise<number> {
+    const result = await tx.result('DELETE FROM account_events WHERE account_id = $1', [accountId]);
+    return result.rowCount;
+  }
+}

@@ -1,0 +1,371 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PreparedStatement } from 'pg-promise';
+import {
+  type AccountMetadata,
+  AccountStatus,
+  type ClientAccount,
+  InstagramAccountType,
+  SocialPlatform,
+} from '../../../domain/entities/client-account.entity';
+import {
+  type AccountPage,
+  type AccountPageCursor,
+  type AccountUpdate,
+  type ConnectAccountInput,
+  type ConnectOutcome,
+  type IClientAccountRepository,
+  UPDATABLE_ACCOUNT_FIELDS,
+  type UpdatableAccountField,
+} from '../../../domain/repositories/client-account.repository.interface';
+import { type Db, pgp, type Queryable } from '../database';
+import { PG } from '../database.module';
+
+interface AccountRow {
+  id: string;
+  user_id: string;
+  platform: string;
+  platform_account_id: string;
+  username: string;
+  display_name: string | null;
+  profile_picture_url: string | null;
+  follower_count: number | null;
+  following_count: number | null;
+  media_count: number | null;
+  biography: string | null;
+  website: string | null;
+  status: string;
+  account_type: string;
+  metadata: Record<string, unknown>;
+  permissions: string[];
+  created_at: Date;
+  updated_at: Date;
+  last_sync_at: Date | null;
+  token_expires_at: Date | null;
+}
+
+const COLUMNS = `id, user_id, platform, platform_account_id, username, display_name,
+  profile_picture_url, follower_count, following_count, media_count, biography, website, status,
+  account_type, metadata, permissions, created_at, updated_at, last_sync_at, token_expires_at`;
+// Keyset cursors need created_at at PostgreSQL's microsecond precision; a JS Date keeps only ms.
+const CURSOR_COLUMN = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at`;
+
+/** entity field → column, for the whitelisted update. */
+const COLUMN_OF: Record<UpdatableAccountField, string> = {
+  username: 'username',
+  displayName: 'display_name',
+  profilePictureUrl: 'profile_picture_url',
+  followerCount: 'follower_count',
+  followingCount: 'following_count',
+  mediaCount: 'media_count',
+  biography: 'biography',
+  website: 'website',
+  status: 'status',
+  accountType: 'account_type',
+  metadata: 'metadata',
+  permissions: 'permissions',
+  lastSyncAt: 'last_sync_at',
+  tokenExpiresAt: 'token_expires_at',
+};
+const JSON_FIELDS = new Set<UpdatableAccountField>(['metadata', 'permissions']);
+const UPDATABLE = new Set<string>(UPDATABLE_ACCOUNT_FIELDS);
+
+const findById = new PreparedStatement({
+  name: 'accounts-find-by-id',
+  text: `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1`,
+});
+// The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id).
+const listFirstPage = new PreparedStatement({
+  name: 'accounts-list-first',
+  text: `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+});
+const listNextPage = new PreparedStatement({
+  name: 'accounts-list-next',
+  text: `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
+         WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
+         ORDER BY created_at DESC, id DESC LIMIT $2`,
+});
+const countByUser = new PreparedStatement({
+  name: 'accounts-count-by-user',
+  text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
+});
+
+const DATE_METADATA_KEYS = ['lastMetadataUpdate', 'rateLimitedUntil', 'profilePictureExpiresAt'] as const;
+
+function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
+  const metadata = { ...(raw ?? {}) } as Record<string, unknown>;
+  for (const key of DATE_METADATA_KEYS) {
+    if (typeof metadata[key] === 'string') metadata[key] = new Date(metadata[key]);
+  }
+  const details = metadata.errorDetails as Record<string, unknown> | undefined;
+  if (details && typeof details.timestamp === 'string') {
+    metadata.errorDetails = { ...details, timestamp: new Date(details.timestamp) };
+  }
+  return metadata as AccountMetadata;
+}
+
+const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+function toAccount(row: AccountRow): ClientAccount {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    platform: row.platform as SocialPlatform,
+    platformAccountId: row.platform_account_id,
+    username: row.username,
+    displayName: optional(row.display_name),
+    profilePictureUrl: optional(row.profile_picture_url),
+    followerCount: optional(row.follower_count),
+    followingCount: optional(row.following_count),
+    mediaCount: optional(row.media_count),
+    biography: optional(row.biography),
+    website: optional(row.website),
+    status: row.status as AccountStatus,
+    accountType: row.account_type as InstagramAccountType,
+    metadata: toMetadata(row.metadata),
+    permissions: Array.isArray(row.permissions) ? row.permissions : [],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastSyncAt: optional(row.last_sync_at),
+    tokenExpiresAt: optional(row.token_expires_at),
+  };
+}
+
+const MAX_EXPIRY_WINDOW_HOURS = 24 * 365;
+
+@Injectable()
+export class PostgresClientAccountRepository implements IClientAccountRepository {
+  constructor(@Inject(PG) private readonly db: Db) {}
+
+  async create(account: Partial<ClientAccount>, tx: Queryable = this.db): Promise<ClientAccount> {
+    if (!account.userId || !account.platformAccountId || !account.username) {
+      throw new TypeError('create needs userId, platformAccountId and username');
+    }
+    const row = await tx.one<AccountRow>(
+      `INSERT INTO client_accounts (
+         user_id, platform, platform_account_id, username, display_name, profile_picture_url,
+         follower_count, following_count, media_count, biography, website, status, account_type,
+         metadata, permissions, token_expires_at
+       ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16)
+       RETURNING ${COLUMNS}`,
+      [
+        account.userId,
+        account.platform ?? SocialPlatform.INSTAGRAM,
+        account.platformAccountId,
+        account.username,
+        account.displayName ?? null,
+        account.profilePictureUrl ?? null,
+        account.followerCount ?? 0,
+        account.followingCount ?? 0,
+        account.mediaCount ?? 0,
+        account.biography ?? null,
+        account.website ?? null,
+        account.status ?? AccountStatus.ACTIVE,
+        account.accountType ?? InstagramAccountType.PERSONAL,
+        JSON.stringify(account.metadata ?? {}),
+        JSON.stringify(account.permissions ?? []),
+        account.tokenExpiresAt ?? null,
+      ],
+    );
+    return toAccount(row);
+  }
+
+  async findById(id: string, tx: Queryable = this.db): Promise<ClientAccount | null> {
+    const row = await tx.oneOrNone<AccountRow>(findById, [id]);
+    return row ? toAccount(row) : null;
+  }
+
+  async findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null> {
+    const row = await tx.oneOrNone<AccountRow>(
+      `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    return row ? toAccount(row) : null;
+  }
+
+  async findByUserId(userId: string): Promise<ClientAccount[]> {
+    const rows = await this.db.manyOrNone<AccountRow>(
+      `SELECT ${COLUMNS} FROM client_accounts WHERE user_id = $1 ORDER BY created_at DESC, id DESC`,
+      [userId],
+    );
+    return rows.map(toAccount);
+  }
+
+  async findByPlatformAccountId(
+    platform: string,
+    platformAccountId: string,
+  ): Promise<ClientAccount | null> {
+    const row = await this.db.oneOrNone<AccountRow>(
+      `SELECT ${COLUMNS} FROM client_accounts WHERE platform = $1 AND platform_account_id = $2`,
+      [platform, platformAccountId],
+    );
+    return row ? toAccount(row) : null;
+  }
+
+  async update(
+    id: string,
+    updates: AccountUpdate,
+    tx: Queryable = this.db,
+  ): Promise<ClientAccount | null> {
+    const assignments: string[] = [];
+    const values: unknown[] = [id];
+    for (const [key, value] of Object.entries(updates)) {
+      if (value === undefined) continue;
+      // Column names come only from this whitelist, never from the caller's keys.
+      if (!UPDATABLE.has(key)) throw new TypeError(`client_accounts.${key} is not updatable`);
+      const field = key as UpdatableAccountField;
+      values.push(JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value);
+      assignments.push(
+        `${pgp.as.name(COLUMN_OF[field])} = $${values.length}${JSON_FIELDS.has(field) ? '::jsonb' : ''}`,
+      );
+    }
+    if (assignments.length === 0) return this.findById(id, tx);
+    const row = await tx.oneOrNone<AccountRow>(
+      `UPDATE client_accounts SET ${assignments.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+      values,
+    );
+    return row ? toAccount(row) : null;
+  }
+
+  async delete(id: string, tx: Queryable = this.db): Promise<void> {
+    await tx.none('DELETE FROM client_accounts WHERE id = $1', [id]);
+  }
+
+  async updateStatus(id: string, status: AccountStatus, tx: Queryable = this.db): Promise<void> {
+    await tx.none('UPDATE client_accounts SET status = $2 WHERE id = $1', [id, status]);
+  }
+
+  async updateMetadata(
+    id: string,
+    metadata: AccountMetadata,
+    tx: Queryable = this.db,
+  ): Promise<void> {
+    await tx.none(
+      'UPDATE client_accounts SET metadata = $2::jsonb, last_sync_at = NOW() WHERE id = $1',
+      [id, JSON.stringify(metadata)],
+    );
+  }
+
+  async findExpiringSoon(hours: number): Promise<ClientAccount[]> {
+    if (!Number.isInteger(hours) || hours < 1 || hours > MAX_EXPIRY_WINDOW_HOURS) {
+      throw new RangeError(`hours must be an integer from 1 to ${MAX_EXPIRY_WINDOW_HOURS}`);
+    }
+    const rows = await this.db.manyOrNone<AccountRow>(
+      `SELECT ${COLUMNS} FROM client_accounts
+       WHERE token_expires_at IS NOT NULL
+         AND token_expires_at < NOW() + make_interval(hours => $1)
+         AND status = 'active'
+       ORDER BY token_expires_at`,
+      [hours],
+    );
+    return rows.map(toAccount);
+  }
+
+  async countByUserId(userId: string): Promise<number> {
+    const row = await this.db.one<{ count: number }>(countByUser, [userId]);
+    return row.count;
+  }
+
+  async listPageByUserId(
+    userId: string,
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage> {
+    // One extra row says whether a next page exists without a second query.
+    const rows = after
+      ? await this.db.manyOrNone<AccountRow & { cursor_created_at: string }>(listNextPage, [
+          userId,
+          limit + 1,
+          after.createdAt,
+          after.id,
+        ])
+      : await this.db.manyOrNone<AccountRow & { cursor_created_at: string }>(listFirstPage, [
+          userId,
+          limit + 1,
+        ]);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      accounts: page.map(toAccount),
+      next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
+    };
+  }
+
+  async upsertConnected(input: ConnectAccountInput, tx: Queryable = this.db): Promise<ConnectOutcome> {
+    // The CTE reads the row as it was before this statement, for the reconnect event. The
+    // conflict branch only fires for the caller's own row: another user's account is untouched
+    // and no row comes back. A reconnect clears the error and rate-limit marks of the old token.
+    const row = await tx.oneOrNone<AccountRow & { inserted: boolean; previous_status: string | null }>(
+      `WITH previous AS (
+         SELECT status FROM client_accounts WHERE platform = 'instagram' AND platform_account_id = $2
+       )
+       INSERT INTO client_accounts AS a (
+         user_id, platform, platform_account_id, username, display_name, profile_picture_url,
+         follower_count, following_count, media_count, biography, website, status, account_type,
+         metadata, permissions, token_expires_at
+       ) VALUES ($1, 'instagram', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12::jsonb, $13::jsonb, $14)
+       ON CONFLICT (platform, platform_account_id) DO UPDATE SET
+         username = EXCLUDED.username,
+         display_name = COALESCE(EXCLUDED.display_name, a.display_name),
+         profile_picture_url = COALESCE(EXCLUDED.profile_picture_url, a.profile_picture_url),
+         follower_count = COALESCE(EXCLUDED.follower_count, a.follower_count),
+         following_count = COALESCE(EXCLUDED.following_count, a.following_count),
+         media_count = COALESCE(EXCLUDED.media_count, a.media_count),
+         biography = COALESCE(EXCLUDED.biography, a.biography),
+         website = COALESCE(EXCLUDED.website, a.website),
+         status = 'active',
+         account_type = EXCLUDED.account_type,
+         metadata = (a.metadata - 'errorDetails' - 'rateLimitedUntil') || EXCLUDED.metadata,
+         permissions = EXCLUDED.permissions,
+         token_expires_at = EXCLUDED.token_expires_at
+       WHERE a.user_id = EXCLUDED.user_id
+       RETURNING ${COLUMNS.split(',').map((c) => `a.${c.trim()}`).join(', ')},
+         (xmax = 0) AS inserted, (SELECT status FROM previous) AS previous_status`,
+      [
+        input.userId,
+        input.platformAccountId,
+        input.username,
+        input.displayName ?? null,
+        input.profilePictureUrl ?? null,
+        input.followerCount ?? null,
+        input.followingCount ?? null,
+        input.mediaCount ?? null,
+        input.biography ?? null,
+        input.website ?? null,
+        input.accountType,
+        JSON.stringify(input.metadata),
+        JSON.stringify(input.permissions),
+        input.tokenExpiresAt,
+      ],
+    );
+    if (!row) return { outcome: 'owned_by_other' };
+    const account = toAccount(row);
+    if (row.inserted) return { outcome: 'created', account };
+    return {
+      outcome: 'reconnected',
+      account,
+      previousStatus: (row.previous_status ?? AccountStatus.ACTIVE) as AccountStatus,
+    };
+  }
+
+  async findByInstagramUserId(
+    instagramUserId: string,
+    tx: Queryable = this.db,
+  ): Promise<ClientAccount[]> {
+    const rows = await tx.manyOrNone<AccountRow>(
+      `SELECT ${COLUMNS} FROM client_accounts
+       WHERE platform = 'instagram'
+         AND (platform_account_id = $1 OR metadata ->> 'igId' = $1)`,
+      [instagramUserId],
+    );
+    return rows.map(toAccount);
+  }
+
+  async recordMetricSnapshot(account: ClientAccount, tx: Queryable = this.db): Promise<void> {
+    await tx.none(
+      `INSERT INTO account_metric_snapshots (account_id, follower_count, following_count, media_count)
+       VALUES ($1, $2, $3, $4)`,
+      [account.id, account.followerCount ?? null, account.followingCount ?? null, account.mediaCount ?? null],
+    );
+  }
+}

@@ -1,0 +1,20 @@
+/** Every job this service runs, with its payload. Handlers are idempotent: a job may run twice. */
+export interface JobPayloads {
+  /** Fetch the profile and update the account (after connect, periodically, on demand). */
+  'account.sync': { accountId: string; reason: 'connect' | 'reconnect' | 'periodic' | 'manual' };
+  /** Exchange the account's long-lived token for a fresh 60-day one. */
+  'account.refresh-token': { accountId: string };
+  /** Find tokens that expire soon and queue a refresh for each. */
+  'tokens.refresh-sweep': Record<string, never>;
+  /** Queue a sync for accounts not synced recently. */
+  'accounts.sync-sweep': Record<string, never>;
+}
+
+export type JobName = keyof JobPayloads;
+
+export const JOB_NAMES: readonly JobName[] = [
+  'account.sync',
+  'account.refresh-token',
+  'tokens.refresh-sweep',
+  'accounts.sync-sweep',
+];
