@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
@@ -9,6 +10,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { projectRoot } from './common/project-root';
 import { SESSION_COOKIE } from './modules/auth/session-token';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -86,6 +88,14 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     }),
   );
   app.useGlobalFilters(new AllExceptionsFilter());
+
+  // The accounts page (web/): static files, same origin as the API so the session cookie works.
+  app.useStaticAssets({
+    root: join(projectRoot(), 'web'),
+    prefix: '/',
+    decorateReply: false,
+    wildcard: false,
+  });
 
   SwaggerModule.setup('docs', app, buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
