@@ -80,7 +80,13 @@ export interface InjectionInput {
   regainMinutes?: number;
   /** `error`: any Graph error envelope. */
   status?: number;
-  error?: { code: number; subcode?: number; message?: string; type?: string; isTransient?: boolean };
+  error?: {
+    code: number;
+    subcode?: number;
+    message?: string;
+    type?: string;
+    isTransient?: boolean;
+  };
 }
 
 export interface Injection extends Omit<InjectionInput, 'account' | 'count'> {
@@ -103,6 +109,8 @@ export interface EmulatorSettings {
   /** Emit the code exchange's `user_id` as a bare JSON number (as the legacy API did). */
   userIdAsNumber: boolean;
   requireAppsecretProof: boolean;
+  /** Fields `/me` answers as nonexistent (code 100), to mimic Meta not serving them. */
+  unavailableFields: string[];
 }
 
 export interface RequestLogEntry {
@@ -159,11 +167,10 @@ export class EmulatorState {
   private readonly accountCalls = new Map<string, number[]>();
   settings: EmulatorSettings;
 
-  constructor(
-    private readonly defaults: { settings: EmulatorSettings; seed: boolean },
-  ) {
-    this.settings = { ...defaults.settings };
-    if (defaults.seed) for (const account of seedAccounts()) this.accounts.set(account.userId, account);
+  constructor(private readonly defaults: { settings: EmulatorSettings; seed: boolean }) {
+    this.settings = this.freshSettings();
+    if (defaults.seed)
+      for (const account of seedAccounts()) this.accounts.set(account.userId, account);
   }
 
   // --- clock -----------------------------------------------------------------------------------
@@ -257,6 +264,12 @@ export class EmulatorState {
     return { code, redirectUrl: redirect.toString() };
   }
 
+  /** Whom a code was issued for, without consuming it. */
+  accountOfCode(code: string | undefined): EmulatorAccount | undefined {
+    const entry = code === undefined ? undefined : this.codes.get(code);
+    return entry ? this.accounts.get(entry.userId) : undefined;
+  }
+
   /** Single use even when it fails for another reason, like Meta's. */
   redeemCode(
     code: string,
@@ -308,11 +321,20 @@ export class EmulatorState {
     const entry = this.tokens.get(token);
     const account = entry ? this.accounts.get(entry.userId) : undefined;
     if (!entry || !account) {
-      return { ok: false, subcode: 467, message: 'Invalid OAuth access token - Cannot parse access token' };
+      return {
+        ok: false,
+        subcode: 467,
+        message: 'Invalid OAuth access token - Cannot parse access token',
+      };
     }
     const now = this.now();
     if (entry.invalidatedSubcode !== undefined && entry.invalidatedSubcode !== 463) {
-      return { ok: false, subcode: entry.invalidatedSubcode, message: invalidationMessage(entry.invalidatedSubcode), account };
+      return {
+        ok: false,
+        subcode: entry.invalidatedSubcode,
+        message: invalidationMessage(entry.invalidatedSubcode),
+        account,
+      };
     }
     if (now >= entry.expiresAt || entry.invalidatedSubcode === 463) {
       return {
@@ -373,11 +395,14 @@ export class EmulatorState {
 
   // --- usage accounting ------------------------------------------------------------------------
 
-  recordCall(userId: string | undefined): void {
+  recordAppCall(): void {
     const now = this.now().getTime();
     this.appCalls = this.appCalls.filter((t) => t > now - HOUR_MS);
     this.appCalls.push(now);
-    if (userId === undefined) return;
+  }
+
+  recordAccountCall(userId: string): void {
+    const now = this.now().getTime();
     const calls = (this.accountCalls.get(userId) ?? []).filter((t) => t > now - DAY_MS);
     calls.push(now);
     this.accountCalls.set(userId, calls);
@@ -387,14 +412,22 @@ export class EmulatorState {
   appUsage(): { call_count: number; total_time: number; total_cputime: number } {
     const budget = 200 * Math.max(1, this.accounts.size);
     const callCount = Math.min(100, Math.floor((this.appCalls.length * 100) / budget));
-    return { call_count: callCount, total_time: Math.floor(callCount / 2), total_cputime: Math.floor(callCount / 3) };
+    return {
+      call_count: callCount,
+      total_time: Math.floor(callCount / 2),
+      total_cputime: Math.floor(callCount / 3),
+    };
   }
 
   /** Percent of a BUC budget of 4800 calls per 24 h (one impression's worth). */
   accountUsage(userId: string): { call_count: number; total_time: number; total_cputime: number } {
     const calls = this.accountCalls.get(userId)?.length ?? 0;
     const callCount = Math.min(100, Math.floor((calls * 100) / 4800));
-    return { call_count: callCount, total_time: Math.floor(callCount / 2), total_cputime: Math.floor(callCount / 3) };
+    return {
+      call_count: callCount,
+      total_time: Math.floor(callCount / 2),
+      total_cputime: Math.floor(callCount / 3),
+    };
   }
 
   // --- request log ------------------------------------------------------------------------------
@@ -421,6 +454,11 @@ export class EmulatorState {
     return this.settings;
   }
 
+  private freshSettings(): EmulatorSettings {
+    const { settings } = this.defaults;
+    return { ...settings, unavailableFields: [...settings.unavailableFields] };
+  }
+
   reset(): void {
     this.accounts.clear();
     this.tokens.clear();
@@ -430,8 +468,9 @@ export class EmulatorState {
     this.requestLog = [];
     this.appCalls = [];
     this.accountCalls.clear();
-    this.settings = { ...this.defaults.settings };
-    if (this.defaults.seed) for (const account of seedAccounts()) this.accounts.set(account.userId, account);
+    this.settings = this.freshSettings();
+    if (this.defaults.seed)
+      for (const account of seedAccounts()) this.accounts.set(account.userId, account);
   }
 }
 

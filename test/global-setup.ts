@@ -72,7 +72,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const templateUrl = databaseUrlFor(serverUrl, template);
   await migrate(templateUrl, { info: () => undefined });
   // pg-boss creates its own schema on first start; doing it once here means every clone has it.
-  const boss = new PgBoss({ connectionString: templateUrl, schema: 'pgboss', supervise: false, schedule: false });
+  const boss = new PgBoss({
+    connectionString: templateUrl,
+    schema: 'pgboss',
+    supervise: false,
+    schedule: false,
+  });
   await boss.start();
   await boss.stop({ graceful: false, close: true, wait: true });
 

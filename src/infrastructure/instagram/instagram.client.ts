@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import type { ZodType, ZodTypeDef } from 'zod';
 import {
   InstagramApiError,
+  InstagramBadRequestError,
   InstagramNetworkError,
   InstagramTimeoutError,
   InstagramTransientError,
@@ -13,6 +14,7 @@ import {
   mapGraphError,
 } from './instagram.errors';
 import {
+  OPTIONAL_PROFILE_FIELDS,
   PROFILE_FIELDS,
   codeExchangeSchema,
   longLivedTokenSchema,
@@ -95,8 +97,7 @@ export interface InstagramProfile {
 }
 
 export type RevocationResult =
-  | { revoked: true }
-  | { revoked: false; reason: 'unsupported'; detail: string };
+  { revoked: true } | { revoked: false; reason: 'unsupported'; detail: string };
 
 export const MIN_TOKEN_AGE_FOR_REFRESH_MS = 24 * 60 * 60 * 1000;
 
@@ -142,6 +143,7 @@ export class InstagramClient {
   private readonly now: () => Date;
   private readonly graphOrigin: string;
   private readonly graphVersioned: string;
+  private readonly unsupportedProfileFields = new Set<string>();
 
   constructor(
     private readonly options: InstagramClientOptions,
@@ -243,9 +245,31 @@ export class InstagramClient {
     return this.longLivedTokenCall('refreshLongLivedToken', url, [token]);
   }
 
+  /**
+   * `/me` with every profile field. Meta does not confirm that `biography` and `website` are
+   * served on graph.instagram.com, and one unknown field fails the whole call (code 100), so an
+   * optional field Meta reports as nonexistent is dropped, remembered, and the call repeated.
+   */
   async getProfile(token: string): Promise<InstagramProfile> {
+    for (;;) {
+      try {
+        return await this.fetchProfile(token);
+      } catch (error) {
+        const field = unsupportedOptionalField(error);
+        if (!field || this.unsupportedProfileFields.has(field)) throw error;
+        this.unsupportedProfileFields.add(field);
+        this.logger.warn(
+          { field },
+          'Instagram does not serve this profile field; asking without it',
+        );
+      }
+    }
+  }
+
+  private async fetchProfile(token: string): Promise<InstagramProfile> {
     const url = new URL(`${this.graphVersioned}/me`);
-    url.searchParams.set('fields', PROFILE_FIELDS.join(','));
+    const fields = PROFILE_FIELDS.filter((f) => !this.unsupportedProfileFields.has(f));
+    url.searchParams.set('fields', fields.join(','));
     const secrets = [token];
     if (this.options.sendAppsecretProof) {
       const proof = appsecretProof(this.options.appSecret, token);
@@ -330,7 +354,8 @@ export class InstagramClient {
       const failure =
         error instanceof InstagramApiError ? error : this.unexpected(spec, error, 'transport');
       const willRetry = isRetryable(failure) && attempt <= this.maxRetries;
-      const level = failure.isTransient || failure instanceof InstagramNetworkError ? 'warn' : 'info';
+      const level =
+        failure.isTransient || failure instanceof InstagramNetworkError ? 'warn' : 'info';
       this.logger[level](
         { ...logContext, durationMs: elapsed(started), willRetry, error: failure.toLog() },
         'Instagram call failed',
@@ -438,7 +463,11 @@ export class InstagramClient {
     );
   }
 
-  private validate<T>(operation: string, schema: ZodType<T, ZodTypeDef, unknown>, body: unknown): T {
+  private validate<T>(
+    operation: string,
+    schema: ZodType<T, ZodTypeDef, unknown>,
+    body: unknown,
+  ): T {
     const result = schema.safeParse(body);
     if (result.success) return result.data;
     // Paths only: values could be tokens.
@@ -453,6 +482,12 @@ export class InstagramClient {
 /** hex(HMAC-SHA256(key = app secret, message = access token)), Meta's `appsecret_proof`. */
 export function appsecretProof(appSecret: string, accessToken: string): string {
   return createHmac('sha256', appSecret).update(accessToken).digest('hex');
+}
+
+function unsupportedOptionalField(error: unknown): string | undefined {
+  if (!(error instanceof InstagramBadRequestError) || error.code !== 100) return undefined;
+  const field = /nonexisting field \((\w+)\)/.exec(error.message)?.[1];
+  return field !== undefined && OPTIONAL_PROFILE_FIELDS.has(field) ? field : undefined;
 }
 
 function isRetryable(error: unknown): boolean {

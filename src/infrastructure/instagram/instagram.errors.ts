@@ -116,13 +116,7 @@ export class InstagramPermissionError extends InstagramApiError {
 }
 
 export type RateLimitScope =
-  | 'app'
-  | 'user'
-  | 'page'
-  | 'custom'
-  | 'business_use_case'
-  | 'publishing'
-  | 'http';
+  'app' | 'user' | 'page' | 'custom' | 'business_use_case' | 'publishing' | 'http';
 
 export class InstagramRateLimitError extends InstagramApiError {
   readonly kind = 'rate_limited';
@@ -164,6 +158,10 @@ export class InstagramNetworkError extends InstagramApiError {
     readonly causeCode: string | undefined,
   ) {
     super(message, details);
+  }
+
+  override toLog(): Record<string, unknown> {
+    return { ...super.toLog(), causeCode: this.causeCode };
   }
 }
 

@@ -25,7 +25,7 @@ const optionalCount = count.nullish().transform((v) => v ?? undefined);
 /** Meta documents `{data:[item]}`; production clients read the fields flat. Accept both. */
 export function unwrapData(value: unknown): unknown {
   if (typeof value === 'object' && value !== null && 'data' in value) {
-    const data = (value as { data: unknown }).data;
+    const data = value.data;
     if (Array.isArray(data)) return data[0];
   }
   return value;
@@ -67,6 +67,11 @@ export const PROFILE_FIELDS = [
   'website',
   'id',
 ] as const;
+
+/** What a profile can do without; `id`, `user_id` and `username` it cannot. */
+export const OPTIONAL_PROFILE_FIELDS: ReadonlySet<string> = new Set(
+  PROFILE_FIELDS.filter((f) => f !== 'id' && f !== 'user_id' && f !== 'username'),
+);
 
 export const profileSchema = z.preprocess(
   unwrapData,

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from './emulator';
+import { parseMultipart } from './multipart';
+
+const REDIRECT = 'https://app.example.com/instagram/oauth/callback';
+let emu: RunningEmulator;
+
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0 });
+});
+afterAll(async () => {
+  await emu.close();
+});
+beforeEach(() => {
+  emu.state.reset();
+});
+
+const json = <T>(response: Response) => response.json() as Promise<T>;
+interface GraphErrorBody {
+  error: { code: number; error_subcode?: number; fbtrace_id: string };
+}
+
+function authorizeUrl(extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams({
+    client_id: emu.appId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    scope: 'instagram_business_basic,instagram_business_manage_insights',
+    state: 'st-1',
+    ...extra,
+  });
+  return `${emu.url}/oauth/authorize?${params.toString()}`;
+}
+
+async function control(method: string, path: string, body?: unknown) {
+  const response = await fetch(`${emu.url}/__control${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('emulator', () => {
+  it('refuses to start in production', async () => {
+    await expect(startEmulator({ env: 'production' })).rejects.toThrow(/NODE_ENV=production/);
+  });
+
+  it('shows a consent page listing the demo accounts', async () => {
+    const response = await fetch(authorizeUrl());
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('metricsaurus');
+    expect(html).toContain('lena.bakes');
+    expect(html).toContain('name="decision" value="approve"');
+    expect(html).toContain('instagram_business_manage_insights');
+  });
+
+  it.each([
+    [{ client_id: '123' }, 'Invalid platform app'],
+    [{ redirect_uri: '' }, 'Invalid redirect_uri'],
+    [{ scope: 'instagram_basic' }, 'Invalid Scopes'],
+    [{ response_type: 'token' }, 'Invalid response_type'],
+  ])('rejects a bad dialog request %j', async (extra, message) => {
+    const response = await fetch(authorizeUrl(extra));
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain(message);
+  });
+
+  it('approves with the test shortcut and the form, and denies', async () => {
+    const approved = await fetch(authorizeUrl({ __approve: 'lena.bakes' }), { redirect: 'manual' });
+    expect(approved.status).toBe(302);
+    const location = new URL(approved.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(REDIRECT);
+    expect(location.searchParams.get('code')).toMatch(/^AQ/);
+    expect(location.searchParams.get('state')).toBe('st-1');
+    expect(location.hash).toBe('#_');
+
+    const form = new URLSearchParams({
+      client_id: emu.appId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope: 'instagram_business_basic',
+      state: 'st-2',
+      account: '17841405822304914',
+      decision: 'approve',
+    });
+    const posted = await fetch(`${emu.url}/oauth/authorize`, {
+      method: 'POST',
+      body: form,
+      redirect: 'manual',
+    });
+    expect(posted.status).toBe(302);
+    expect(posted.headers.get('location')).toMatch(/[?&]code=AQ.*state=st-2#_$/);
+
+    const denied = await fetch(authorizeUrl({ __deny: '1' }), { redirect: 'manual' });
+    expect(denied.headers.get('location')).toBe(
+      `${REDIRECT}?error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request&state=st-1`,
+    );
+  });
+
+  it('exchanges a code once, from a multipart form, bound to its redirect_uri', async () => {
+    const { body } = await control('POST', '/authorize', {
+      account: 'metricsaurus',
+      redirectUri: REDIRECT,
+    });
+    const exchange = (code: string, redirectUri = REDIRECT) => {
+      const form = new FormData();
+      form.set('client_id', emu.appId);
+      form.set('client_secret', emu.appSecret);
+      form.set('grant_type', 'authorization_code');
+      form.set('redirect_uri', redirectUri);
+      form.set('code', code);
+      return fetch(`${emu.url}/oauth/access_token`, { method: 'POST', body: form });
+    };
+    const first = await exchange(body.code);
+    expect(first.status).toBe(200);
+    const token = await json<{ access_token: string }>(first);
+    expect(token).toMatchObject({
+      user_id: '9007199254740993',
+      permissions: ['instagram_business_basic'],
+    });
+    expect(token.access_token).toMatch(/^IGAA[\w-]+$/);
+
+    const again = await exchange(body.code);
+    expect(again.status).toBe(400);
+    expect(await again.json()).toEqual({
+      error_type: 'OAuthException',
+      code: 400,
+      error_message: 'Matching code was not found or was already used',
+    });
+
+    const other = await control('POST', '/authorize', {
+      account: 'metricsaurus',
+      redirectUri: REDIRECT,
+    });
+    const mismatch = await exchange(other.body.code, 'https://evil.example.com/cb');
+    expect(mismatch.status).toBe(400);
+    expect((await json<{ error_message: string }>(mismatch)).error_message).toMatch(/redirect_uri/);
+  });
+
+  it('serves signed profile pictures that expire', async () => {
+    const { body } = await control('POST', '/accounts/metricsaurus/tokens', { kind: 'long' });
+    const me = await fetch(
+      `${emu.url}/v25.0/me?fields=profile_picture_url&access_token=${body.accessToken}`,
+    );
+    const pictureUrl = new URL(
+      (await json<{ profile_picture_url: string }>(me)).profile_picture_url,
+    );
+    expect(pictureUrl.searchParams.get('oe')).toMatch(/^[0-9A-F]+$/);
+    expect(pictureUrl.searchParams.get('oh')).toMatch(/^00_/);
+
+    const picture = await fetch(pictureUrl);
+    expect(picture.status).toBe(200);
+    expect(picture.headers.get('content-type')).toContain('image/svg+xml');
+    expect(await picture.text()).toContain('<svg');
+
+    const tampered = new URL(pictureUrl);
+    tampered.searchParams.set('oh', '00_x');
+    expect((await fetch(tampered)).status).toBe(403);
+
+    emu.state.advanceClock(4 * 24 * 3600 * 1000);
+    const expired = await fetch(pictureUrl);
+    expect(expired.status).toBe(403);
+    expect(await expired.text()).toBe('URL signature expired');
+  });
+
+  it('puts usage headers and fbtrace_id on Graph errors, 2500 on unknown paths', async () => {
+    const response = await fetch(`${emu.url}/v25.0/me?access_token=nope`);
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-app-usage')).toMatch(/"call_count":\d+/);
+    expect(response.headers.get('www-authenticate')).toContain('invalid_token');
+    const body = await json<GraphErrorBody>(response);
+    expect(body.error).toMatchObject({ code: 190, error_subcode: 467, type: 'OAuthException' });
+    expect(body.error.fbtrace_id).toEqual(expect.any(String));
+
+    const unknown = await fetch(`${emu.url}/v25.0/17841405822304914/media_x/extra`);
+    expect((await json<GraphErrorBody>(unknown)).error.code).toBe(2500);
+    expect((await control('GET', '/nothing-here')).status).toBe(404);
+  });
+
+  it('answers /{ig-user-id} for its own ids only', async () => {
+    const { body } = await control('POST', '/accounts/lena.bakes/tokens', { kind: 'long' });
+    const auth = { authorization: `Bearer ${body.accessToken}` };
+    const own = await fetch(`${emu.url}/v23.0/17841463195712048?fields=username,account_type`, {
+      headers: auth,
+    });
+    expect(await own.json()).toEqual({
+      username: 'lena.bakes',
+      account_type: 'Media_Creator',
+      id: '17841463195712048',
+    });
+    const other = await fetch(`${emu.url}/v23.0/17841405822304914`, { headers: auth });
+    expect((await json<GraphErrorBody>(other)).error).toMatchObject({
+      code: 100,
+      error_subcode: 33,
+    });
+  });
+
+  it('manages accounts, settings, clock and the request log through the control API', async () => {
+    const created = await control('POST', '/accounts', {
+      username: 'new.shop',
+      name: 'New Shop',
+      followersCount: 5,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.account.userId).toMatch(/^178414\d{11}$/);
+    expect((await control('POST', '/accounts', { username: 'new.shop' })).status).toBe(409);
+    expect((await control('POST', '/accounts', { username: 'x', bogus: 1 })).status).toBe(400);
+
+    const patched = await control('PATCH', '/accounts/new.shop', {
+      followersCount: 6,
+      username: 'renamed',
+    });
+    expect(patched.body.account).toMatchObject({ followersCount: 6, username: 'renamed' });
+    expect((await control('GET', '/accounts/nobody')).status).toBe(404);
+
+    expect(
+      (await control('PATCH', '/settings', { meShape: 'wrapped' })).body.settings.meShape,
+    ).toBe('wrapped');
+    const before = Date.parse((await control('GET', '/clock')).body.now);
+    const after = Date.parse((await control('POST', '/clock', { advanceHours: 25 })).body.now);
+    expect(after - before).toBeGreaterThanOrEqual(25 * 3600 * 1000);
+
+    await fetch(`${emu.url}/v25.0/me?access_token=abc`);
+    const log = await control('GET', '/requests');
+    expect(log.body.requests).toHaveLength(1);
+    expect(log.body.requests[0]).toMatchObject({ method: 'GET', path: '/v25.0/me', status: 400 });
+    expect(log.body.requests[0].query.access_token).toBe('abc');
+
+    expect((await control('POST', '/reset')).status).toBe(204);
+    expect((await control('GET', '/settings')).body.settings.meShape).toBe('flat');
+    expect((await control('GET', '/requests')).body.requests).toHaveLength(0);
+    expect((await control('GET', '/accounts')).body.accounts).toHaveLength(3);
+  });
+
+  it('closes promptly while a hang is pending', async () => {
+    const other = await startEmulator({ port: 0 });
+    other.state.inject({ kind: 'hang', delayMs: 60_000 });
+    const pending = fetch(`${other.url}/v25.0/me`).catch(() => 'aborted');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    await pending;
+  });
+});
+
+describe('parseMultipart', () => {
+  it('reads text fields and rejects malformed bodies', () => {
+    const body =
+      '--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b\r\nContent-Disposition: form-data; name="c"\r\n\r\nx y\r\n--b--\r\n';
+    expect(parseMultipart(body, 'multipart/form-data; boundary=b')).toEqual({ a: '1', c: 'x y' });
+    expect(parseMultipart(body, 'multipart/form-data')).toBeUndefined();
+    expect(
+      parseMultipart('--b\r\nno blank line', 'multipart/form-data; boundary="b"'),
+    ).toBeUndefined();
+  });
+});
