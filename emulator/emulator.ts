@@ -1,6 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/config';
+import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/demo-app';
 import { EmulatorContext, fbtraceId, type EmulatorLogger } from './context';
 import { registerControlRoutes } from './control-routes';
 import { registerGraphRoutes } from './graph-routes';

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/config';
+import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/demo-app';
 import { startEmulator } from './emulator';
 
 /** `npm run emulator`: the Instagram emulator as a standalone server. Development only. */

@@ -1,11 +1,14 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
+import { LoggingModule } from './common/logging/logging.module';
 import { redactUrl } from './common/logging/redact';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
 import { DatabaseModule } from './infrastructure/database/database.module';
+import { CryptoModule } from './infrastructure/crypto/crypto.module';
+import { InstagramClientModule } from './infrastructure/instagram/instagram-client.module';
 import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { HealthModule } from './modules/health/health.module';
@@ -23,6 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(deps.config),
+        LoggingModule.forRoot(deps.logger),
         DatabaseModule.forRoot(deps.database),
         LoggerModule.forRoot({
           pinoHttp: {
@@ -42,7 +46,9 @@ export class AppModule {
             },
           },
         }),
+        CryptoModule,
         JobsModule,
+        InstagramClientModule,
         AuthModule,
         HealthModule,
       ],

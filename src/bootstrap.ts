@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
+import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { createApp } from './app.factory';
 import type { AppConfig } from './config/config';
 import { createDatabase } from './infrastructure/database/database';
@@ -16,8 +17,41 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/**
+ * Demo mode (no Instagram app credentials, not production): the bundled emulator runs in this
+ * process and the client's three Meta hosts point at it, so every feature can be tried offline.
+ */
+async function startDemoEmulator(
+  config: AppConfig,
+  logger: Logger,
+): Promise<{ config: AppConfig; emulator: RunningEmulator }> {
+  const options = { host: '127.0.0.1', env: config.env, seed: true };
+  let emulator: RunningEmulator;
+  try {
+    emulator = await startEmulator({ ...options, port: config.emulatorPort });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+    emulator = await startEmulator({ ...options, port: 0 });
+  }
+  const url = emulator.url.replace('127.0.0.1', 'localhost');
+  logger.warn(
+    { emulator: url },
+    `demo mode: no INSTAGRAM_APP_ID/INSTAGRAM_APP_SECRET, Instagram is emulated at ${url}`,
+  );
+  return {
+    emulator,
+    config: {
+      ...config,
+      instagram: { ...config.instagram, oauthUrl: url, apiUrl: url, graphApiUrl: `${url}/v25.0` },
+    },
+  };
+}
+
 /** Everything `npm start` does after reading the configuration. */
-export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
+export async function startService(initial: AppConfig, logger: Logger): Promise<RunningService> {
+  let config = initial;
+  let emulator: RunningEmulator | undefined;
+  if (config.instagram.demo) ({ config, emulator } = await startDemoEmulator(config, logger));
   let embedded: RunningEmbeddedPostgres | undefined;
   let databaseUrl = config.database.url;
   if (!databaseUrl) {
@@ -50,10 +84,12 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       stop: async () => {
         await app.close();
         if (embedded) await embedded.stop();
+        if (emulator) await emulator.close();
       },
     };
   } catch (error) {
     if (embedded) await embedded.stop().catch(() => undefined);
+    if (emulator) await emulator.close().catch(() => undefined);
     throw error;
   }
 }

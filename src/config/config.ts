@@ -7,6 +7,7 @@ import {
   KeyringFormatError,
   parseKeyring,
 } from '../infrastructure/crypto/keyring';
+import { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
 import { envSchema, type Env } from './env.schema';
 
 export class ConfigError extends Error {
@@ -57,9 +58,7 @@ export interface AppConfig {
   jobsEnabled: boolean;
 }
 
-/** App credentials the in-process emulator accepts in demo mode. Not secrets: demo only. */
-export const DEMO_APP_ID = '990000000000001';
-export const DEMO_APP_SECRET = 'demo-app-secret-not-for-production';
+export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
 
 function describe(issue: ZodIssue): string {
   const name = issue.path.join('.') || '(environment)';

@@ -127,6 +127,22 @@ function messageOf(response: string | object): string {
 }
 
 /**
+ * What of an unexpected error goes to the log: its class, message, code and stack. Not its other
+ * properties: pg-promise attaches the failed query with its values (a password hash, a sealed
+ * token), and client errors may carry request details.
+ */
+function loggableError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    stack: error.stack,
+  };
+}
+
+/**
  * The one place an error becomes a reply: `{statusCode, error, message, requestId}` for every
  * failure. Unknown errors are logged with the request id and answered 500 without detail.
  */
@@ -141,7 +157,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const mapped = this.map(exception);
     if (mapped.status >= 500) {
       this.logger.error(
-        { err: exception, requestId: request.id },
+        { err: loggableError(exception), requestId: request.id },
         `unhandled error for ${request.method} ${request.routeOptions?.url ?? 'unknown route'}`,
       );
     }

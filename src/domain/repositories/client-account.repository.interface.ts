@@ -69,7 +69,10 @@ export interface IClientAccountRepository {
   create(account: Partial<ClientAccount>, tx?: Queryable): Promise<ClientAccount>;
   findById(id: string, tx?: Queryable): Promise<ClientAccount | null>;
   findByUserId(userId: string): Promise<ClientAccount[]>;
-  findByPlatformAccountId(platform: string, platformAccountId: string): Promise<ClientAccount | null>;
+  findByPlatformAccountId(
+    platform: string,
+    platformAccountId: string,
+  ): Promise<ClientAccount | null>;
   /** Writes only `UPDATABLE_ACCOUNT_FIELDS`; any other key is refused. Null when no such row. */
   update(id: string, updates: AccountUpdate, tx?: Queryable): Promise<ClientAccount | null>;
   delete(id: string, tx?: Queryable): Promise<void>;
@@ -80,7 +83,11 @@ export interface IClientAccountRepository {
   countByUserId(userId: string): Promise<number>;
 
   /** Keyset page in `created_at DESC, id DESC` order. */
-  listPageByUserId(userId: string, limit: number, after: AccountPageCursor | null): Promise<AccountPage>;
+  listPageByUserId(
+    userId: string,
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage>;
   /**
    * One statement: insert, or re-activate the caller's own existing row with the new profile.
    * An account connected by another user is left untouched (`owned_by_other`).

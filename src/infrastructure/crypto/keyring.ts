@@ -36,7 +36,10 @@ export function parseKeyring(raw: string): Keyring {
       );
     }
     const version = Number(match[1]);
-    const key = Buffer.from(match[2]!, match[2]!.includes('-') || match[2]!.includes('_') ? 'base64url' : 'base64');
+    const key = Buffer.from(
+      match[2]!,
+      match[2]!.includes('-') || match[2]!.includes('_') ? 'base64url' : 'base64',
+    );
     if (key.length !== 32) {
       throw new KeyringFormatError(
         `key v${version} decodes to ${key.length} bytes; AES-256 needs exactly 32`,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -42,23 +42,63 @@ function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    // EPERM: alive, but another user's (the cluster runs as `postgres` when we are root).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+export function embeddedUrl(port: number): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+interface Postmaster {
+  pid: number;
+  port: number;
+}
+
+function readPostmaster(databaseDir: string): Postmaster | undefined {
+  const pidFile = join(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number.parseInt(lines[0] ?? '', 10);
+  const port = Number.parseInt(lines[3] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+  return { pid, port };
+}
+
+/**
+ * The URL of the embedded cluster of `dataDir` if a process already runs it (the service in
+ * development). Tools such as `npm run migrate` use it rather than start a second postmaster.
+ */
+export function runningEmbeddedPostgresUrl(dataDir: string): string | undefined {
+  const postmaster = readPostmaster(resolve(dataDir, 'postgres'));
+  return postmaster && Number.isInteger(postmaster.port) ? embeddedUrl(postmaster.port) : undefined;
+}
+
+/** Which process started the cluster of a data folder, so a second one does not take it away. */
+const ownerFile = (dataDir: string) => join(dataDir, 'embedded-postgres.owner');
 
 /**
  * A `postmaster.pid` whose process still runs means an earlier run was killed before it could stop
  * its cluster; `start()` would then reject with `undefined`. Ask that postmaster to shut down first.
  */
 async function stopOrphanedPostmaster(
+  dataDir: string,
   databaseDir: string,
   log: (m: string) => void,
 ): Promise<void> {
-  const pidFile = join(databaseDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  const postmaster = readPostmaster(databaseDir);
+  if (!postmaster) return;
+  const { pid } = postmaster;
+  const owner = existsSync(ownerFile(dataDir))
+    ? Number.parseInt(readFileSync(ownerFile(dataDir), 'utf8'), 10)
+    : undefined;
+  if (owner !== undefined && owner !== process.pid && Number.isInteger(owner) && isAlive(owner)) {
+    throw new Error(
+      `another process (pid ${owner}) runs the embedded PostgreSQL in ${databaseDir}; stop it, or give this one its own DATA_DIR`,
+    );
+  }
   log(`stopping the PostgreSQL left running by an earlier run (pid ${pid})`);
   process.kill(pid, 'SIGINT');
   for (let waited = 0; waited < 30_000; waited += 100) {
@@ -95,7 +135,7 @@ export async function startEmbeddedPostgres(
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
     await cluster.initialise();
   } else {
-    await stopOrphanedPostmaster(databaseDir, options.log);
+    await stopOrphanedPostmaster(options.dataDir, databaseDir, options.log);
   }
   try {
     await cluster.start();
@@ -109,8 +149,12 @@ export async function startEmbeddedPostgres(
       }`,
     );
   }
+  writeFileSync(ownerFile(options.dataDir), String(process.pid));
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/postgres`,
-    stop: () => cluster.stop(),
+    url: embeddedUrl(options.port),
+    stop: async () => {
+      await cluster.stop();
+      rmSync(ownerFile(options.dataDir), { force: true });
+    },
   };
 }

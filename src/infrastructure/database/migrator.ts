@@ -21,7 +21,15 @@ const LOCK_KEY = 7_342_001;
  * second instance waits, then finds nothing left to apply.
  */
 export async function migrate(databaseUrl: string, log: MigrationLog): Promise<string[]> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'ssell-migrate' });
+  // node-pg-migrate complains about every file whose name does not start with a timestamp; ours
+  // are numbered on purpose (001-, 002-, as the spec names them).
+  const report = (message: string) => {
+    if (!message.includes("Can't determine timestamp")) log.info(message);
+  };
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'ssell-migrate',
+  });
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
@@ -37,8 +45,8 @@ export async function migrate(databaseUrl: string, log: MigrationLog): Promise<s
       logger: {
         debug: () => undefined,
         info: () => undefined,
-        warn: (m) => log.info(m),
-        error: (m) => log.info(m),
+        warn: (m) => report(m),
+        error: (m) => report(m),
       },
     });
     for (const migration of applied) log.info(`migration applied: ${migration.name}`);

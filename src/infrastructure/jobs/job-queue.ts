@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
@@ -62,7 +68,13 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
     this.started = true;
     for (const name of JOB_NAMES) {
       // 'stately' + singletonKey: one queued and one active job per key, never a pile-up.
-      await this.boss.createQueue(name, { name, policy: 'stately', retryLimit: 5, retryDelay: 30, retryBackoff: true });
+      await this.boss.createQueue(name, {
+        name,
+        policy: 'stately',
+        retryLimit: 5,
+        retryDelay: 30,
+        retryBackoff: true,
+      });
     }
   }
 
@@ -93,11 +105,15 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
     if (!this.config.jobsEnabled) return;
     const workers = Math.max(1, options.concurrency ?? 1);
     for (let i = 0; i < workers; i++) {
-      await this.boss.work<JobPayloads[N]>(name, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
-        for (const job of jobs) {
-          await handler({ id: job.id, name, data: job.data });
-        }
-      });
+      await this.boss.work<JobPayloads[N]>(
+        name,
+        { batchSize: 1, pollingIntervalSeconds: 1 },
+        async (jobs) => {
+          for (const job of jobs) {
+            await handler({ id: job.id, name, data: job.data });
+          }
+        },
+      );
     }
   }
 

@@ -90,7 +90,11 @@ const countByUser = new PreparedStatement({
   text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
 });
 
-const DATE_METADATA_KEYS = ['lastMetadataUpdate', 'rateLimitedUntil', 'profilePictureExpiresAt'] as const;
+const DATE_METADATA_KEYS = [
+  'lastMetadataUpdate',
+  'rateLimitedUntil',
+  'profilePictureExpiresAt',
+] as const;
 
 function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
   const metadata = { ...(raw ?? {}) } as Record<string, unknown>;
@@ -101,7 +105,7 @@ function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
   if (details && typeof details.timestamp === 'string') {
     metadata.errorDetails = { ...details, timestamp: new Date(details.timestamp) };
   }
-  return metadata as AccountMetadata;
+  return metadata;
 }
 
 const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
@@ -291,11 +295,16 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
     };
   }
 
-  async upsertConnected(input: ConnectAccountInput, tx: Queryable = this.db): Promise<ConnectOutcome> {
+  async upsertConnected(
+    input: ConnectAccountInput,
+    tx: Queryable = this.db,
+  ): Promise<ConnectOutcome> {
     // The CTE reads the row as it was before this statement, for the reconnect event. The
     // conflict branch only fires for the caller's own row: another user's account is untouched
     // and no row comes back. A reconnect clears the error and rate-limit marks of the old token.
-    const row = await tx.oneOrNone<AccountRow & { inserted: boolean; previous_status: string | null }>(
+    const row = await tx.oneOrNone<
+      AccountRow & { inserted: boolean; previous_status: string | null }
+    >(
       `WITH previous AS (
          SELECT status FROM client_accounts WHERE platform = 'instagram' AND platform_account_id = $2
        )
@@ -319,7 +328,9 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
          permissions = EXCLUDED.permissions,
          token_expires_at = EXCLUDED.token_expires_at
        WHERE a.user_id = EXCLUDED.user_id
-       RETURNING ${COLUMNS.split(',').map((c) => `a.${c.trim()}`).join(', ')},
+       RETURNING ${COLUMNS.split(',')
+         .map((c) => `a.${c.trim()}`)
+         .join(', ')},
          (xmax = 0) AS inserted, (SELECT status FROM previous) AS previous_status`,
       [
         input.userId,
@@ -365,7 +376,12 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
     await tx.none(
       `INSERT INTO account_metric_snapshots (account_id, follower_count, following_count, media_count)
        VALUES ($1, $2, $3, $4)`,
-      [account.id, account.followerCount ?? null, account.followingCount ?? null, account.mediaCount ?? null],
+      [
+        account.id,
+        account.followerCount ?? null,
+        account.followingCount ?? null,
+        account.mediaCount ?? null,
+      ],
     );
   }
 }

@@ -1,0 +1,23 @@
+import { Global, Module } from '@nestjs/common';
+import type { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
+import { TokenCipher } from './token-cipher';
+import { TokenVault } from './token-vault';
+
+/**
+ * The token vault, for every module. The cipher is provided to the vault but not exported: the
+ * vault is the only code that turns ciphertext back into a token.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: TokenCipher,
+      useFactory: (config: AppConfig) => TokenCipher.fromKeyString(config.tokenEncryptionKey),
+      inject: [APP_CONFIG],
+    },
+    TokenVault,
+  ],
+  exports: [TokenVault],
+})
+export class CryptoModule {}
