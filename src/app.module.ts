@@ -12,6 +12,7 @@ import { InstagramClientModule } from './infrastructure/instagram/instagram-clie
 import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { HealthModule } from './modules/health/health.module';
+import { InstagramModule } from './modules/instagram/instagram.module';
 
 export interface AppDependencies {
   config: AppConfig;
@@ -51,6 +52,7 @@ export class AppModule {
         InstagramClientModule,
         AuthModule,
         HealthModule,
+        InstagramModule,
       ],
     };
   }
