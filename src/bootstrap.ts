@@ -47,9 +47,19 @@ async function startDemoEmulator(
   };
 }
 
+/** `all`: HTTP and job workers (the default); `api`: HTTP only; `worker`: jobs only, no port. */
+export type ServiceRole = 'all' | 'api' | 'worker';
+
 /** Everything `npm start` does after reading the configuration. */
-export async function startService(initial: AppConfig, logger: Logger): Promise<RunningService> {
-  let config = initial;
+export async function startService(
+  initial: AppConfig,
+  logger: Logger,
+  role: ServiceRole = 'all',
+): Promise<RunningService> {
+  let config: AppConfig = {
+    ...initial,
+    jobsEnabled: role === 'worker' ? true : role === 'api' ? false : initial.jobsEnabled,
+  };
   let emulator: RunningEmulator | undefined;
   if (config.instagram.demo) ({ config, emulator } = await startDemoEmulator(config, logger));
   let embedded: RunningEmbeddedPostgres | undefined;
@@ -76,8 +86,8 @@ export async function startService(initial: AppConfig, logger: Logger): Promise<
       logger.warn({ err: error }, 'idle database connection failed'),
     );
     const app = await createApp({ config, database, logger });
-    await app.listen({ port: config.port, host: config.host });
-    const url = `http://localhost:${config.port}`;
+    if (role !== 'worker') await app.listen({ port: config.port, host: config.host });
+    const url = role === 'worker' ? '(worker: no HTTP)' : `http://localhost:${config.port}`;
     return {
       app,
       url,

@@ -1,10 +1,24 @@
 import 'reflect-metadata';
 import { config as loadDotenv } from 'dotenv';
-import { startService } from './bootstrap';
+import { parseArgs } from 'node:util';
+import { startService, type ServiceRole } from './bootstrap';
 import { createRootLogger } from './common/logging/logger';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
 
+const ROLES: readonly ServiceRole[] = ['all', 'api', 'worker'];
+
+function roleFromArgs(): ServiceRole {
+  const { values } = parseArgs({ options: { role: { type: 'string', default: 'all' } } });
+  const role = values.role as ServiceRole;
+  if (!ROLES.includes(role)) {
+    process.stderr.write(`ssell: --role must be one of ${ROLES.join(', ')}\n`);
+    process.exit(1);
+  }
+  return role;
+}
+
 async function main(): Promise<void> {
+  const role = roleFromArgs();
   loadDotenv({ quiet: true });
   let config: AppConfig;
   try {
@@ -18,8 +32,8 @@ async function main(): Promise<void> {
   }
   const logger = createRootLogger(config.logLevel);
   const started = Date.now();
-  const service = await startService(config, logger);
-  logger.info({ url: service.url, ms: Date.now() - started }, `ssell ready at ${service.url}`);
+  const service = await startService(config, logger, role);
+  logger.info({ url: service.url, role, ms: Date.now() - started }, `ssell ready at ${service.url}`);
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
