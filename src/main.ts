@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   const logger = createRootLogger(config.logLevel);
   const started = Date.now();
   const service = await startService(config, logger, role);
-  logger.info({ url: service.url, role, ms: Date.now() - started }, `ssell ready at ${service.url}`);
+  logger.info(
+    { url: service.url, role, ms: Date.now() - started },
+    `ssell ready at ${service.url}`,
+  );
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -155,10 +155,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const reply = ctx.getResponse<FastifyReply>();
     const request = ctx.getRequest<FastifyRequest>();
     const mapped = this.map(exception);
-    if (mapped.status >= 500) {
+    const route = `${request.method} ${request.routeOptions?.url ?? 'unknown route'}`;
+    if (mapped.status === 500) {
       this.logger.error(
         { err: loggableError(exception), requestId: request.id },
-        `unhandled error for ${request.method} ${request.routeOptions?.url ?? 'unknown route'}`,
+        `unhandled error for ${route}`,
+      );
+    } else if (mapped.status > 500) {
+      // 502/503/504 are expected conditions (Instagram or the database unavailable): no stack.
+      this.logger.warn(
+        { requestId: request.id, reason: mapped.message },
+        `${mapped.status} for ${route}`,
       );
     }
     const body: ErrorBody = {

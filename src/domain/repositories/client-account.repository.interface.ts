@@ -98,4 +98,17 @@ export interface IClientAccountRepository {
   /** Locks the row for the rest of the transaction (serialises syncs and refreshes of one account). */
   findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null>;
   recordMetricSnapshot(account: ClientAccount, tx?: Queryable): Promise<void>;
+  /**
+   * Ids of accounts the periodic sync should visit, most overdue first: active, rate-limited or
+   * failed accounts (never expired or disconnected ones, which only a reconnect fixes) whose
+   * rate limit has lifted and whose last sync attempt (success or recorded failure) is older
+   * than `staleHours`, or whose profile picture URL expires within `pictureWithinHours` and
+   * whose last attempt is older than `pictureMinGapHours`.
+   */
+  findDueForSync(options: {
+    staleHours: number;
+    pictureWithinHours: number;
+    pictureMinGapHours: number;
+    limit: number;
+  }): Promise<string[]>;
 }

@@ -90,6 +90,26 @@ const countByUser = new PreparedStatement({
   text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
 });
 
+// Metadata dates are JSON.stringify'd Dates; anything else reads as "no date" instead of
+// failing the whole query on a cast.
+const metadataTime = (path: string) =>
+  `CASE WHEN metadata #>> '{${path}}' ~ '^\\d{4}-\\d{2}-\\d{2}T[0-9:.]+Z$'
+     THEN (metadata #>> '{${path}}')::timestamptz END`;
+// The last attempt, successful or not: a failing account is retried daily, not every sweep.
+const LAST_ATTEMPT = `GREATEST(last_sync_at, ${metadataTime('errorDetails,timestamp')})`;
+const findDueForSync = new PreparedStatement({
+  name: 'accounts-due-for-sync',
+  text: `SELECT id FROM client_accounts
+         WHERE status IN ('active', 'rate_limited', 'error')
+           AND NOT COALESCE(${metadataTime('rateLimitedUntil')} > now(), false)
+           AND (${LAST_ATTEMPT} IS NULL
+             OR ${LAST_ATTEMPT} < now() - make_interval(hours => $1)
+             OR (${metadataTime('profilePictureExpiresAt')} < now() + make_interval(hours => $2)
+                 AND ${LAST_ATTEMPT} < now() - make_interval(hours => $3)))
+         ORDER BY ${LAST_ATTEMPT} ASC NULLS FIRST, id
+         LIMIT $4`,
+});
+
 const DATE_METADATA_KEYS = [
   'lastMetadataUpdate',
   'rateLimitedUntil',
@@ -370,6 +390,21 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
       [instagramUserId],
     );
     return rows.map(toAccount);
+  }
+
+  async findDueForSync(options: {
+    staleHours: number;
+    pictureWithinHours: number;
+    pictureMinGapHours: number;
+    limit: number;
+  }): Promise<string[]> {
+    const rows = await this.db.manyOrNone<{ id: string }>(findDueForSync, [
+      options.staleHours,
+      options.pictureWithinHours,
+      options.pictureMinGapHours,
+      options.limit,
+    ]);
+    return rows.map((r) => r.id);
   }
 
   async recordMetricSnapshot(account: ClientAccount, tx: Queryable = this.db): Promise<void> {

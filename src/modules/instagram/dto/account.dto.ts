@@ -1,0 +1,283 @@
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsDate,
+  IsEnum,
+  IsIn,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
+import {
+  AccountStatus,
+  type ClientAccount,
+  InstagramAccountType,
+  SocialPlatform,
+} from '../../../domain/entities/client-account.entity';
+
+/** Instagram's own rule for usernames; also well inside the 255-character column. */
+export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
+const USERNAME_MESSAGE =
+  'username must be an Instagram username: 1 to 30 letters, digits, periods or underscores';
+const URL_OPTIONS = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
+const URL_MESSAGE = 'profilePictureUrl must be an http or https URL of at most 2048 characters';
+export const STATUS_MANAGED_MESSAGE =
+  'status is managed by the service (syncs and status checks set it); the only value a client may set is "disconnected", which pauses the account';
+
+/** What the OAuth callback knows about an account it connects. Not an HTTP body. */
+export class CreateAccountDto {
+  @ApiProperty({ description: 'Instagram professional account id (exact digits)' })
+  @IsString()
+  @Matches(/^\d{1,64}$/, { message: 'platformAccountId must be a decimal Instagram id' })
+  platformAccountId!: string;
+
+  @ApiProperty({ example: 'lena.bakes', pattern: INSTAGRAM_USERNAME.source })
+  @IsString()
+  @Matches(INSTAGRAM_USERNAME, { message: USERNAME_MESSAGE })
+  username!: string;
+
+  @ApiPropertyOptional({ maxLength: 255 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  displayName?: string;
+
+  @ApiPropertyOptional({ format: 'uri', maxLength: 2048 })
+  @IsOptional()
+  @IsUrl(URL_OPTIONS, { message: URL_MESSAGE })
+  @MaxLength(2048, { message: URL_MESSAGE })
+  profilePictureUrl?: string;
+
+  @ApiPropertyOptional({ enum: InstagramAccountType })
+  @IsOptional()
+  @IsEnum(InstagramAccountType)
+  accountType?: InstagramAccountType;
+
+  @ApiPropertyOptional({ type: [String], description: 'Scopes granted during OAuth' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @MaxLength(100, { each: true })
+  permissions?: string[];
+
+  @ApiPropertyOptional({ type: String, format: 'date-time' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate()
+  tokenExpiresAt?: Date;
+}
+
+/**
+ * The spec's fields. Profile fields are overwritten by the next sync with what Instagram says;
+ * `status` is the service's to keep truthful, so a client may only pause (`disconnected`).
+ */
+export class UpdateAccountDto {
+  @ApiPropertyOptional({ example: 'lena.bakes', pattern: INSTAGRAM_USERNAME.source, maxLength: 30 })
+  // Present means a string: null would violate the NOT NULL column.
+  @ValidateIf((_dto, value) => value !== undefined)
+  @IsString({ message: USERNAME_MESSAGE })
+  @Matches(INSTAGRAM_USERNAME, { message: USERNAME_MESSAGE })
+  username?: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    maxLength: 255,
+    description: 'null clears it',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  displayName?: string | null;
+
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    format: 'uri',
+    maxLength: 2048,
+    description: 'http or https URL; null clears it',
+  })
+  @IsOptional()
+  @IsUrl(URL_OPTIONS, { message: URL_MESSAGE })
+  @MaxLength(2048, { message: URL_MESSAGE })
+  profilePictureUrl?: string | null;
+
+  @ApiPropertyOptional({
+    enum: [AccountStatus.DISCONNECTED],
+    description: STATUS_MANAGED_MESSAGE,
+  })
+  @ValidateIf((_dto, value) => value !== undefined)
+  @IsIn([AccountStatus.DISCONNECTED], { message: STATUS_MANAGED_MESSAGE })
+  status?: AccountStatus;
+}
+
+@ApiSchema({
+  description:
+    'A connected Instagram account. Every property is always present; values that are not known are null.',
+})
+export class AccountResponseDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: SocialPlatform, example: SocialPlatform.INSTAGRAM })
+  platform!: SocialPlatform;
+  @ApiProperty({ example: 'lena.bakes' }) username!: string;
+  @ApiProperty({ type: String, nullable: true, example: 'Lena Okafor | Home Baking' })
+  displayName!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: "Instagram's CDN URL; it expires after a few days (see the next sync)",
+  })
+  profilePictureUrl!: string | null;
+  @ApiProperty({ type: Number, nullable: true, example: 48213 }) followerCount!: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 512 }) followingCount!: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 387 }) mediaCount!: number | null;
+  @ApiProperty({ type: String, nullable: true }) biography!: string | null;
+  @ApiProperty({ type: String, nullable: true }) website!: string | null;
+  @ApiProperty({ enum: AccountStatus }) status!: AccountStatus;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Why the account is not active, as a sentence for people; null when active',
+    example: 'Instagram says the password was changed (190/460). Reconnect the account.',
+  })
+  statusDetail!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'While rate limited: when Instagram is expected to answer again',
+  })
+  rateLimitedUntil!: string | null;
+  @ApiProperty({ enum: InstagramAccountType }) accountType!: InstagramAccountType;
+  @ApiProperty({ type: [String], description: 'Scopes granted during OAuth' })
+  permissions!: string[];
+  @ApiProperty({ type: String, format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ type: String, format: 'date-time' }) updatedAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastSyncAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  tokenExpiresAt!: string | null;
+}
+
+export class AccountListResponseDto {
+  @ApiProperty({ type: [AccountResponseDto], description: 'Newest first' })
+  accounts!: AccountResponseDto[];
+  @ApiProperty({ description: "All of the user's accounts, across pages" }) total!: number;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `?cursor=` for the next page; null on the last page',
+  })
+  nextCursor!: string | null;
+}
+
+export class AccountStatusResponseDto {
+  @ApiProperty({ enum: AccountStatus }) status!: AccountStatus;
+}
+
+const iso = (date: Date | undefined): string | null => (date ? date.toISOString() : null);
+
+/** The public shape of an account: never a token, never raw metadata. */
+export function toAccountResponse(account: ClientAccount, now = new Date()): AccountResponseDto {
+  return {
+    id: account.id,
+    platform: account.platform,
+    username: account.username,
+    displayName: account.displayName ?? null,
+    profilePictureUrl: account.profilePictureUrl ?? null,
+    followerCount: account.followerCount ?? null,
+    followingCount: account.followingCount ?? null,
+    mediaCount: account.mediaCount ?? null,
+    biography: account.biography ?? null,
+    website: account.website ?? null,
+    status: account.status,
+    statusDetail: describeAccountStatus(account, now),
+    rateLimitedUntil:
+      account.status === AccountStatus.RATE_LIMITED ? iso(account.metadata.rateLimitedUntil) : null,
+    accountType: account.accountType,
+    permissions: [...account.permissions],
+    createdAt: account.createdAt.toISOString(),
+    updatedAt: account.updatedAt.toISOString(),
+    lastSyncAt: iso(account.lastSyncAt),
+    tokenExpiresAt: iso(account.tokenExpiresAt),
+  };
+}
+
+const TOKEN_SUBCODE_TEXT: Readonly<Record<string, string>> = {
+  '458': 'the app was removed from the account',
+  '459': 'the account is checkpointed (log in on Instagram to fix it)',
+  '460': 'the password was changed',
+  '463': 'the token expired',
+  '464': 'the user is not confirmed',
+  '467': 'the token is invalid',
+  '492': 'the user has no role on the Page',
+  '493': 'the account has been inactive too long',
+};
+
+function isPermissionCode(code: string): boolean {
+  const n = Number(code);
+  return ['3', '10', '25', '368'].includes(code) || (n >= 200 && n <= 299);
+}
+
+/** "14:05 UTC" when `now` is given and within a day of it, else "2025-06-01 14:05 UTC". */
+export function formatUtc(date: Date, now?: Date): string {
+  const [day, time] = date.toISOString().split('T') as [string, string];
+  const clock = `${time.slice(0, 5)} UTC`;
+  return now && Math.abs(date.getTime() - now.getTime()) < 24 * 60 * 60 * 1000
+    ? clock
+    : `${day} ${clock}`;
+}
+
+/** The sentence the accounts page shows under a non-active account. */
+export function describeAccountStatus(account: ClientAccount, now: Date): string | null {
+  const details = account.metadata.errorDetails;
+  const codes = details ? `${details.code}${details.subcode ? `/${details.subcode}` : ''}` : '';
+  switch (account.status) {
+    case AccountStatus.ACTIVE:
+      return null;
+    case AccountStatus.TOKEN_EXPIRED:
+      if (details?.code === '190' || details?.code === '102') {
+        const why =
+          (details.subcode && TOKEN_SUBCODE_TEXT[details.subcode]) ||
+          'the token is no longer valid';
+        return `Instagram says ${why} (${codes}). Reconnect the account.`;
+      }
+      if (details?.code === 'NO_TOKEN') {
+        return 'No Instagram token is stored for this account. Reconnect the account.';
+      }
+      if (account.tokenExpiresAt && account.tokenExpiresAt.getTime() <= now.getTime()) {
+        return `The token expired on ${formatUtc(account.tokenExpiresAt)}. Reconnect the account.`;
+      }
+      return "Instagram no longer accepts this account's token. Reconnect the account.";
+    case AccountStatus.RATE_LIMITED: {
+      const until = account.metadata.rateLimitedUntil;
+      return until
+        ? `Rate limited by Instagram until ${formatUtc(until, now)}.`
+        : 'Rate limited by Instagram; syncing resumes when the limit lifts.';
+    }
+    case AccountStatus.ERROR:
+      if (!details) return 'The last sync failed. Try syncing again.';
+      if (details.code === 'TIMEOUT') {
+        return 'The last sync failed: Instagram did not answer in time. Try syncing again.';
+      }
+      if (details.code === 'NETWORK') {
+        return 'The last sync failed: Instagram could not be reached. Try syncing again.';
+      }
+      if (isPermissionCode(details.code)) {
+        return `Instagram refused a permission this account needs (${codes}). Reconnect the account and grant the requested permissions.`;
+      }
+      return `The last sync failed: Instagram answered with error ${codes} (${details.message}). Try syncing again.`;
+    case AccountStatus.DISCONNECTED:
+      if (details?.code === 'DEAUTHORIZED') {
+        return 'The app was removed from this Instagram account. Reconnect the account to use it again.';
+      }
+      return 'Disconnected: syncing is paused. Reconnect the account to resume.';
+    default:
+      return null;
+  }
+}

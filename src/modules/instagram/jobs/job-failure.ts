@@ -1,0 +1,60 @@
+import { TokenDecryptionError } from '../../../infrastructure/crypto/token-cipher';
+import {
+  InstagramApiError,
+  InstagramRateLimitError,
+  TokenRefreshNotAllowedError,
+} from '../../../infrastructure/instagram';
+
+/** Spread re-scheduled jobs so accounts blocked by one app-wide limit do not all wake at once. */
+export const RESCHEDULE_JITTER_MS = 30_000;
+
+export type FailureHandling =
+  /** Throw: pg-boss retries with backoff (its retry budget is spent). */
+  | { action: 'retry' }
+  /** Complete this job and queue a new one for when Meta's limit lifts (no retry spent). */
+  | { action: 'reschedule'; at: Date }
+  /** Complete: retrying cannot help; the account's status already says what is wrong. */
+  | { action: 'give_up' };
+
+/**
+ * What a job does about a failure its service reported, by error type. Instagram's transient
+ * failures (5xx, codes 1/2, network, timeouts) and anything unexpected (the database, a bug)
+ * are retried; a dead token, a missing permission, a refused request or an unreadable stored
+ * token is not.
+ */
+export function handlingOf(error: unknown): FailureHandling {
+  if (error instanceof InstagramRateLimitError) return { action: 'reschedule', at: error.resetAt };
+  if (error instanceof InstagramApiError) {
+    switch (error.kind) {
+      case 'transient':
+      case 'network':
+      case 'timeout':
+        return { action: 'retry' };
+      default:
+        return { action: 'give_up' };
+    }
+  }
+  if (error instanceof TokenRefreshNotAllowedError || error instanceof TokenDecryptionError) {
+    return { action: 'give_up' };
+  }
+  return { action: 'retry' };
+}
+
+/** `at` plus up to {@link RESCHEDULE_JITTER_MS}, and never in the past. */
+export function withJitter(at: Date, now: Date = new Date()): Date {
+  const base = Math.max(at.getTime(), now.getTime());
+  return new Date(base + Math.floor(Math.random() * RESCHEDULE_JITTER_MS));
+}
+
+/** A job error to throw for a retry, without the original's properties (values, requests). */
+export class RetryableJobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryableJobError';
+  }
+}
+
+/** One account, one queued job of each kind: the key the queue's singleton policy uses. */
+export function accountJobKey(accountId: string): string {
+  return accountId;
+}

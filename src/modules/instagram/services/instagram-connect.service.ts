@@ -1,0 +1,209 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { BadRequestException, ConflictException, Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { ROOT_LOGGER } from '../../../common/logging/logging.module';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+import { mapInstagramAccountType } from '../../../domain/entities/client-account.entity';
+import {
+  type IOAuthStateRepository,
+  OAUTH_STATE_REPOSITORY,
+} from '../../../domain/repositories/oauth-state.repository.interface';
+import { BASE_SCOPE, InstagramApiError, InstagramClient } from '../../../infrastructure/instagram';
+import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
+import type { OAuthCallbackQuery } from '../dto/oauth.dto';
+import { InstagramAccountService } from './instagram-account.service';
+
+/** Meta's dialog gives the person time to log in; ten minutes is plenty and limits replays. */
+export const OAUTH_STATE_TTL_SECONDS = 600;
+/** A few tabs may start a connect at once; more than this is somebody clicking in a loop. */
+export const MAX_OAUTH_STATES_PER_USER = 10;
+const STATE_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Why a connect failed, as the accounts page shows it (`/?error=<reason>&error_description=…`).
+ * The text is always ours: nothing Meta or the query string says is reflected to the page.
+ */
+export const CONNECT_FAILURES = {
+  access_denied: 'You did not allow ssell to access the Instagram account.',
+  authorization_failed: 'Instagram did not authorize the connection. Please try again.',
+  invalid_request: 'Instagram sent back an incomplete answer. Please try again.',
+  code_rejected: 'The Instagram authorization expired or was already used. Please connect again.',
+  rate_limited: 'Instagram is limiting requests right now. Please try again in a few minutes.',
+  instagram_unavailable: 'Instagram did not answer in time. Please try again.',
+  permission_denied: 'The Instagram account did not grant the permissions ssell needs.',
+  instagram_error: 'Instagram answered with an error. Please try again.',
+  account_in_use: 'This Instagram account is already connected to another ssell user.',
+  server_error: 'Something went wrong on our side while connecting. Please try again.',
+} as const;
+export type ConnectFailure = keyof typeof CONNECT_FAILURES;
+
+export const INVALID_STATE_MESSAGE =
+  'This connect link is invalid, already used or expired. Start again from the accounts page.';
+
+function hashState(state: string): Buffer {
+  return createHash('sha256').update(state).digest();
+}
+
+function failureOf(error: InstagramApiError): ConnectFailure {
+  switch (error.kind) {
+    case 'rate_limited':
+      return 'rate_limited';
+    case 'transient':
+    case 'network':
+    case 'timeout':
+      return 'instagram_unavailable';
+    case 'token_invalid':
+      return 'authorization_failed';
+    case 'permission':
+      return 'permission_denied';
+    case 'bad_request':
+    case 'not_found':
+      // The code exchange answers "Matching code was not found or was already used" this way.
+      return error.operation === 'exchangeCode' ? 'code_rejected' : 'instagram_error';
+    case 'unknown':
+      return 'instagram_error';
+  }
+}
+
+/**
+ * Only what identifies an unexpected failure, for logs: pino's error serializer would print every
+ * property, and pg-promise errors carry the failed query's values.
+ */
+export function errorSummary(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+  };
+}
+
+/**
+ * IG-001, the connect: a single-use state bound to the user who starts it, then code → short-lived
+ * token → long-lived token → profile → one transaction that creates (or re-activates) the account,
+ * stores the token and queues its first sync. Nothing is written before that transaction, so a
+ * failure anywhere earlier leaves no partial rows.
+ */
+@Injectable()
+export class InstagramConnectService {
+  private readonly logger: Logger;
+
+  constructor(
+    @Inject(OAUTH_STATE_REPOSITORY) private readonly states: IOAuthStateRepository,
+    @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ROOT_LOGGER) logger: Logger,
+    private readonly accounts: InstagramAccountService,
+  ) {
+    this.logger = logger.child({ component: 'instagram-connect' });
+  }
+
+  /** Instagram's consent page for a new state of `userId`. */
+  async startAuthorization(userId: string): Promise<string> {
+    // Expired states are useless; removing them here keeps the table small without a job.
+    await this.states.purgeExpired();
+    const state = randomBytes(32).toString('base64url');
+    await this.states.create(
+      hashState(state),
+      userId,
+      OAUTH_STATE_TTL_SECONDS,
+      MAX_OAUTH_STATES_PER_USER,
+    );
+    return this.client.buildAuthorizeUrl({ state });
+  }
+
+  info(): { demo: boolean; scopes: string[] } {
+    return {
+      demo: this.config.instagram.demo,
+      scopes: [...new Set([BASE_SCOPE, ...this.config.instagram.extraScopes])],
+    };
+  }
+
+  /**
+   * Instagram's redirect back. A missing, unknown, used or expired state is a 400 (nobody to send
+   * anywhere); everything after the state is accepted ends in a redirect to the accounts page.
+   */
+  async completeAuthorization(query: OAuthCallbackQuery): Promise<string> {
+    const userId = await this.consumeState(query.state);
+    if (query.error !== undefined) {
+      this.logger.info({ userId, error: query.error.slice(0, 64) }, 'Instagram consent not given');
+      return this.failed(
+        query.error === 'access_denied' ? 'access_denied' : 'authorization_failed',
+      );
+    }
+    // Meta appends `#_` to the redirect; browsers drop fragments, but a pasted URL may keep it.
+    const code = query.code?.replace(/#_$/, '');
+    if (!code) return this.failed('invalid_request');
+
+    try {
+      const short = await this.client.exchangeCode(code);
+      const long = await this.client.exchangeForLongLivedToken(short.accessToken);
+      const profile = await this.client.getProfile(long.accessToken);
+      const { account } = await this.accounts.createAccount(
+        userId,
+        {
+          platformAccountId: profile.userId,
+          username: profile.username,
+          displayName: profile.name,
+          profilePictureUrl: profile.profilePictureUrl,
+          accountType: mapInstagramAccountType(profile.accountType),
+          permissions: short.permissions,
+          tokenExpiresAt: long.expiresAt,
+        },
+        {
+          token: {
+            accessToken: long.accessToken,
+            tokenType: 'long_lived',
+            issuedAt: long.issuedAt,
+            expiresAt: long.expiresAt,
+            scopes: short.permissions,
+          },
+          metadata: { igId: profile.id, igBusinessAccountId: profile.userId },
+          profile: {
+            followerCount: profile.followersCount,
+            followingCount: profile.followsCount,
+            mediaCount: profile.mediaCount,
+            biography: profile.biography,
+            website: profile.website,
+          },
+        },
+      );
+      return this.landing({ connected: account.id });
+    } catch (error) {
+      if (error instanceof InstagramApiError) {
+        // toLog() carries no token or code: the client scrubs its messages.
+        this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
+        return this.failed(failureOf(error));
+      }
+      if (error instanceof ConflictException) {
+        this.logger.info({ userId }, 'Instagram account already connected by another user');
+        return this.failed('account_in_use');
+      }
+      // The person is mid-flow in a browser: send them back to the page, not to a JSON error.
+      this.logger.error(
+        { userId, err: errorSummary(error) },
+        'Instagram connect failed unexpectedly',
+      );
+      return this.failed('server_error');
+    }
+  }
+
+  private async consumeState(state: string | undefined): Promise<string> {
+    const userId =
+      state !== undefined && STATE_SHAPE.test(state)
+        ? await this.states.consume(hashState(state))
+        : null;
+    if (!userId) throw new BadRequestException(INVALID_STATE_MESSAGE);
+    return userId;
+  }
+
+  private failed(reason: ConnectFailure): string {
+    return this.landing({ error: reason, error_description: CONNECT_FAILURES[reason] });
+  }
+
+  private landing(params: Record<string, string>): string {
+    return `${this.config.publicUrl}/?${new URLSearchParams(params).toString()}`;
+  }
+}

@@ -1,0 +1,524 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccountEventType } from '../src/domain/entities/account-event.entity';
+import {
+  AccountStatus,
+  type ClientAccount,
+  InstagramAccountType,
+  SocialPlatform,
+} from '../src/domain/entities/client-account.entity';
+import type { ConnectAccountInput } from '../src/domain/repositories/client-account.repository.interface';
+import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
+import { TokenVault } from '../src/infrastructure/crypto/token-vault';
+import {
+  createDatabase,
+  type DatabaseHandle,
+  type Db,
+} from '../src/infrastructure/database/database';
+import { PostgresAccountEventRepository } from '../src/infrastructure/database/repositories/postgres-account-event.repository';
+import { PostgresClientAccountRepository } from '../src/infrastructure/database/repositories/postgres-client-account.repository';
+import { createTestDatabase, type TestDatabase } from './helpers/database';
+
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let db: Db;
+let repo: PostgresClientAccountRepository;
+let events: PostgresAccountEventRepository;
+
+const HOUR = 3_600_000;
+let sequence = 0;
+const platformId = () => `17841${Date.now()}${String((sequence += 1)).padStart(4, '0')}`;
+
+async function newUser(): Promise<string> {
+  const row = await db.one<{ id: string }>(
+    `INSERT INTO users (email, password_hash) VALUES ($1, 'scrypt$test') RETURNING id`,
+    [`repo.${randomUUID()}@example.com`],
+  );
+  return row.id;
+}
+
+function connectInput(
+  userId: string,
+  overrides: Partial<ConnectAccountInput> = {},
+): ConnectAccountInput {
+  return {
+    userId,
+    platformAccountId: platformId(),
+    username: `seller_${(sequence += 1)}`,
+    displayName: 'Seller',
+    followerCount: 10,
+    followingCount: 2,
+    mediaCount: 3,
+    accountType: InstagramAccountType.BUSINESS,
+    metadata: { igId: '9007199254740993' },
+    permissions: ['instagram_business_basic'],
+    tokenExpiresAt: new Date(Date.now() + 60 * 24 * HOUR),
+    ...overrides,
+  };
+}
+
+async function rawRow(id: string): Promise<Record<string, unknown> | null> {
+  return db.oneOrNone('SELECT * FROM client_accounts WHERE id = $1', [id]);
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = createDatabase(database.url, 10, () => undefined);
+  db = handle.db;
+  repo = new PostgresClientAccountRepository(db);
+  events = new PostgresAccountEventRepository(db);
+});
+
+afterAll(async () => {
+  await handle.close();
+  await database.drop();
+});
+
+describe('create / find', () => {
+  it('creates with the spec defaults and reads it back typed', async () => {
+    const userId = await newUser();
+    const created = await repo.create({
+      userId,
+      platformAccountId: '17841405822304914',
+      username: 'metricsaurus',
+    });
+    expect(created).toMatchObject({
+      userId,
+      platform: SocialPlatform.INSTAGRAM,
+      platformAccountId: '17841405822304914',
+      username: 'metricsaurus',
+      followerCount: 0,
+      followingCount: 0,
+      mediaCount: 0,
+      status: AccountStatus.ACTIVE,
+      accountType: InstagramAccountType.PERSONAL,
+      metadata: {},
+      permissions: [],
+    });
+    expect(created.displayName).toBeUndefined();
+    expect(created.createdAt).toBeInstanceOf(Date);
+    expect(await repo.findById(created.id)).toEqual(created);
+    expect(await repo.findByPlatformAccountId('instagram', '17841405822304914')).toEqual(created);
+    expect(await repo.findByPlatformAccountId('whatsapp', '17841405822304914')).toBeNull();
+    expect(await repo.findById(randomUUID())).toBeNull();
+  });
+
+  it('refuses a create without its identity', async () => {
+    await expect(repo.create({ username: 'x' })).rejects.toThrow(TypeError);
+  });
+
+  it('refuses a duplicate (platform, platform_account_id) with a unique violation', async () => {
+    const userId = await newUser();
+    const id = platformId();
+    await repo.create({ userId, platformAccountId: id, username: 'first' });
+    await expect(
+      repo.create({ userId, platformAccountId: id, username: 'second' }),
+    ).rejects.toMatchObject({ code: '23505', constraint: 'unique_platform_account' });
+  });
+
+  it("lists a user's accounts newest first, and only theirs", async () => {
+    const [a, b] = [await newUser(), await newUser()];
+    const first = await repo.create({ userId: a, platformAccountId: platformId(), username: 'a1' });
+    const second = await repo.create({
+      userId: a,
+      platformAccountId: platformId(),
+      username: 'a2',
+    });
+    await repo.create({ userId: b, platformAccountId: platformId(), username: 'b1' });
+    expect((await repo.findByUserId(a)).map((x) => x.id)).toEqual([second.id, first.id]);
+    expect(await repo.countByUserId(a)).toBe(2);
+    expect(await repo.countByUserId(b)).toBe(1);
+    expect(await repo.countByUserId(randomUUID())).toBe(0);
+  });
+
+  it('finds accounts by either Instagram id (professional or app-scoped)', async () => {
+    const userId = await newUser();
+    const professional = platformId();
+    const appScoped = `2${Date.now()}77`;
+    const { account } = (await repo.upsertConnected(
+      connectInput(userId, { platformAccountId: professional, metadata: { igId: appScoped } }),
+    )) as { account: ClientAccount };
+    expect((await repo.findByInstagramUserId(professional)).map((x) => x.id)).toEqual([account.id]);
+    expect((await repo.findByInstagramUserId(appScoped)).map((x) => x.id)).toEqual([account.id]);
+    expect(await repo.findByInstagramUserId('1')).toEqual([]);
+  });
+});
+
+describe('update', () => {
+  it('writes whitelisted fields, JSON included, and null clears', async () => {
+    const userId = await newUser();
+    const account = await repo.create({
+      userId,
+      platformAccountId: platformId(),
+      username: 'before',
+      displayName: 'Before',
+    });
+    const until = new Date(Date.now() + HOUR);
+    const updated = await repo.update(account.id, {
+      username: 'after',
+      displayName: null,
+      followerCount: 99,
+      status: AccountStatus.RATE_LIMITED,
+      metadata: { rateLimitedUntil: until, igId: '1' },
+      permissions: ['a', 'b'],
+      lastSyncAt: until,
+    });
+    expect(updated).toMatchObject({
+      username: 'after',
+      followerCount: 99,
+      status: AccountStatus.RATE_LIMITED,
+      metadata: { rateLimitedUntil: until, igId: '1' },
+      permissions: ['a', 'b'],
+      lastSyncAt: until,
+    });
+    expect(updated!.displayName).toBeUndefined();
+    expect(await repo.update(account.id, {})).toEqual(await repo.findById(account.id));
+    expect(await repo.update(randomUUID(), { username: 'ghost' })).toBeNull();
+  });
+
+  it.each([
+    'userId',
+    'id',
+    'platform',
+    'platformAccountId',
+    'createdAt',
+    'updatedAt',
+    "user_id = 'x' --",
+  ])('refuses the non-whitelisted key %s and changes nothing', async (key) => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    const before = await rawRow(account.id);
+    await expect(
+      repo.update(account.id, { username: 'changed', [key]: randomUUID() }),
+    ).rejects.toThrow(TypeError);
+    expect(await rawRow(account.id)).toEqual(before);
+  });
+
+  it('moves updated_at through the trigger, and keeps created_at', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    const updated = await repo.update(account.id, { displayName: 'New' });
+    expect(updated!.updatedAt.getTime()).toBeGreaterThan(account.updatedAt.getTime());
+    expect(updated!.createdAt).toEqual(account.createdAt);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    await repo.updateStatus(account.id, AccountStatus.ERROR);
+    const after = await repo.findById(account.id);
+    expect(after!.status).toBe(AccountStatus.ERROR);
+    expect(after!.updatedAt.getTime()).toBeGreaterThan(updated!.updatedAt.getTime());
+  });
+
+  it('updateMetadata replaces metadata and stamps last_sync_at; dates come back as Dates', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    const when = new Date('2030-01-02T03:04:05.678Z');
+    await repo.updateMetadata(account.id, {
+      lastMetadataUpdate: when,
+      errorDetails: { code: '190', message: 'dead token', timestamp: when, subcode: '460' },
+    });
+    const after = await repo.findById(account.id);
+    expect(after!.metadata).toEqual({
+      lastMetadataUpdate: when,
+      errorDetails: { code: '190', message: 'dead token', timestamp: when, subcode: '460' },
+    });
+    expect(after!.lastSyncAt).toBeInstanceOf(Date);
+  });
+
+  it('rejects a status the CHECK constraint does not know', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    await expect(repo.updateStatus(account.id, 'paused' as AccountStatus)).rejects.toMatchObject({
+      code: '23514',
+    });
+  });
+
+  it('deletes', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    await repo.delete(account.id);
+    expect(await repo.findById(account.id)).toBeNull();
+    await expect(repo.delete(account.id)).resolves.toBeUndefined();
+  });
+});
+
+describe('findExpiringSoon', () => {
+  it.each([
+    ['a fraction', 1.5],
+    ['zero', 0],
+    ['a negative number', -1],
+    ['more than a year', 8761],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['an injection string', "1 hours'; DROP TABLE users; --"],
+    ['a numeric string', '24'],
+  ])('rejects %s with a RangeError before any SQL', async (_label, hours) => {
+    await expect(repo.findExpiringSoon(hours as number)).rejects.toThrow(RangeError);
+  });
+
+  it('binds the window and returns only active accounts inside it, soonest first', async () => {
+    const userId = await newUser();
+    const make = (username: string, expiresInHours: number | null, status = AccountStatus.ACTIVE) =>
+      repo.create({
+        userId,
+        platformAccountId: platformId(),
+        username,
+        status,
+        tokenExpiresAt:
+          expiresInHours === null ? undefined : new Date(Date.now() + expiresInHours * HOUR),
+      });
+    const in10h = await make('in10h', 10);
+    const in2h = await make('in2h', 2);
+    const in48h = await make('in48h', 48);
+    await make('erroredIn2h', 2, AccountStatus.ERROR);
+    await make('never', null);
+    const mine = (list: ClientAccount[]) =>
+      list.filter((a) => a.userId === userId).map((a) => a.username);
+    expect(mine(await repo.findExpiringSoon(24))).toEqual([in2h.username, in10h.username]);
+    expect(mine(await repo.findExpiringSoon(72))).toEqual([
+      in2h.username,
+      in10h.username,
+      in48h.username,
+    ]);
+    expect(mine(await repo.findExpiringSoon(1))).toEqual([]);
+    // The injection attempt above reached no SQL.
+    expect(await db.one('SELECT count(*)::int AS n FROM users')).toEqual({
+      n: expect.any(Number),
+    });
+  });
+});
+
+describe('listPageByUserId (keyset)', () => {
+  it('pages 45 rows with ties in created_at: every row exactly once, in order', async () => {
+    const userId = await newUser();
+    // 15 instants × 3 rows each; some instants differ only in microseconds.
+    await db.none(
+      `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, created_at)
+       SELECT $1, 'instagram', $2 || g, 'tie_' || g,
+              timestamptz '2030-01-01 00:00:00Z' + ((g / 3) * interval '1 microsecond')
+       FROM generate_series(0, 44) AS g`,
+      [userId, `p${Date.now()}_`],
+    );
+    const expected = (
+      await db.many<{ id: string }>(
+        'SELECT id FROM client_accounts WHERE user_id = $1 ORDER BY created_at DESC, id DESC',
+        [userId],
+      )
+    ).map((r) => r.id);
+    expect(expected).toHaveLength(45);
+
+    for (const size of [10, 15, 1, 100]) {
+      const seen: string[] = [];
+      const sizes: number[] = [];
+      let after = null;
+      for (let guard = 0; guard < 100; guard++) {
+        const page = await repo.listPageByUserId(userId, size, after);
+        seen.push(...page.accounts.map((a) => a.id));
+        sizes.push(page.accounts.length);
+        if (!page.next) break;
+        after = page.next;
+      }
+      expect(seen).toEqual(expected);
+      expect(sizes.at(-1)).toBe(45 % size || Math.min(size, 45));
+    }
+  });
+
+  it('has a cursor at microsecond precision and an empty first page for a new user', async () => {
+    const userId = await newUser();
+    await repo.create({ userId, platformAccountId: platformId(), username: 'a' });
+    await repo.create({ userId, platformAccountId: platformId(), username: 'b' });
+    const page = await repo.listPageByUserId(userId, 1, null);
+    expect(page.next!.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+    expect(await repo.listPageByUserId(randomUUID(), 10, null)).toEqual({
+      accounts: [],
+      next: null,
+    });
+  });
+});
+
+describe('upsertConnected', () => {
+  it("creates, then re-activates the owner's row, clearing the old error marks", async () => {
+    const userId = await newUser();
+    const input = connectInput(userId);
+    const created = await repo.upsertConnected(input);
+    expect(created.outcome).toBe('created');
+    const { account } = created as { account: ClientAccount };
+    expect(account).toMatchObject({ status: AccountStatus.ACTIVE, username: input.username });
+
+    await repo.update(account.id, {
+      status: AccountStatus.TOKEN_EXPIRED,
+      metadata: {
+        ...account.metadata,
+        lastMetadataUpdate: new Date('2030-01-01T00:00:00Z'),
+        errorDetails: { code: '190', message: 'x', timestamp: new Date() },
+        rateLimitedUntil: new Date(),
+      },
+    });
+    const again = await repo.upsertConnected({
+      ...input,
+      username: 'renamed',
+      displayName: undefined,
+      followerCount: 50,
+      metadata: { igBusinessAccountId: input.platformAccountId },
+      tokenExpiresAt: new Date('2031-01-01T00:00:00Z'),
+    });
+    expect(again).toMatchObject({ outcome: 'reconnected', previousStatus: 'token_expired' });
+    const reconnected = (again as { account: ClientAccount }).account;
+    expect(reconnected.id).toBe(account.id);
+    expect(reconnected).toMatchObject({
+      status: AccountStatus.ACTIVE,
+      username: 'renamed',
+      // Not given this time: the old value stays.
+      displayName: input.displayName,
+      followerCount: 50,
+      tokenExpiresAt: new Date('2031-01-01T00:00:00Z'),
+    });
+    expect(reconnected.metadata).toEqual({
+      igId: '9007199254740993',
+      igBusinessAccountId: input.platformAccountId,
+      lastMetadataUpdate: new Date('2030-01-01T00:00:00Z'),
+    });
+  });
+
+  it("leaves another user's account untouched: owned_by_other", async () => {
+    const [owner, intruder] = [await newUser(), await newUser()];
+    const input = connectInput(owner);
+    const { account } = (await repo.upsertConnected(input)) as { account: ClientAccount };
+    const before = await rawRow(account.id);
+    const outcome = await repo.upsertConnected({
+      ...connectInput(intruder, { platformAccountId: input.platformAccountId }),
+      username: 'hijack',
+    });
+    expect(outcome).toEqual({ outcome: 'owned_by_other' });
+    expect(await rawRow(account.id)).toEqual(before);
+    expect(await repo.countByUserId(intruder)).toBe(0);
+  });
+
+  it('20 concurrent connects of one account make one row', async () => {
+    const userId = await newUser();
+    const input = connectInput(userId);
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, () => repo.upsertConnected(input)),
+    );
+    const rows = await db.many('SELECT id FROM client_accounts WHERE platform_account_id = $1', [
+      input.platformAccountId,
+    ]);
+    expect(rows).toHaveLength(1);
+    expect(outcomes.filter((o) => o.outcome === 'created')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.outcome === 'reconnected')).toHaveLength(19);
+    expect(new Set(outcomes.map((o) => (o as { account: ClientAccount }).account.id))).toEqual(
+      new Set([rows[0].id]),
+    );
+  });
+});
+
+describe('findByIdForUpdate, snapshots', () => {
+  it('locks the row until the transaction ends', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.tx(async (tx) => {
+      expect((await repo.findByIdForUpdate(account.id, tx))!.id).toBe(account.id);
+      locked();
+      await held;
+    });
+    await isLocked;
+    await expect(
+      db.tx(async (tx) => {
+        await tx.none("SET LOCAL lock_timeout = '150ms'");
+        return repo.findByIdForUpdate(account.id, tx);
+      }),
+    ).rejects.toMatchObject({ code: '55P03' });
+    release();
+    await holder;
+    await db.tx(async (tx) => {
+      expect(await repo.findByIdForUpdate(account.id, tx)).not.toBeNull();
+      expect(await repo.findByIdForUpdate(randomUUID(), tx)).toBeNull();
+    });
+  });
+
+  it('records metric snapshots', async () => {
+    const userId = await newUser();
+    const account = await repo.create({
+      userId,
+      platformAccountId: platformId(),
+      username: 'u',
+      followerCount: 7,
+      followingCount: 8,
+      mediaCount: 9,
+    });
+    await repo.recordMetricSnapshot(account);
+    expect(
+      await db.many(
+        'SELECT follower_count, following_count, media_count FROM account_metric_snapshots WHERE account_id = $1',
+        [account.id],
+      ),
+    ).toEqual([{ follower_count: 7, following_count: 8, media_count: 9 }]);
+  });
+});
+
+describe('account events', () => {
+  it('appends, pages newest first, survives the account and deletes per account', async () => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    for (let i = 0; i < 25; i++) {
+      await events.append({
+        accountId: account.id,
+        userId,
+        type: AccountEventType.SYNCED,
+        data: { i },
+      });
+    }
+    const seen: number[] = [];
+    let after = null;
+    for (;;) {
+      const page = await events.listByAccount(account.id, 10, after);
+      seen.push(...page.events.map((e) => e.data.i as number));
+      if (!page.next) break;
+      after = page.next;
+    }
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => 24 - i));
+
+    await repo.delete(account.id);
+    expect((await events.listByAccount(account.id, 100, null)).events).toHaveLength(25);
+    await expect(
+      db.none("UPDATE account_events SET type = 'updated' WHERE account_id = $1", [account.id]),
+    ).rejects.toThrow(/append-only/);
+    expect(await events.deleteByAccount(account.id)).toBe(25);
+    expect((await events.listByAccount(account.id, 100, null)).events).toEqual([]);
+  });
+});
+
+describe('cascade', () => {
+  it('deleting a user removes their accounts, tokens, snapshots and events', async () => {
+    const userId = await newUser();
+    const vault = new TokenVault(db, TokenCipher.fromKeyString(generateKeyringEntry(1)));
+    const { account } = (await repo.upsertConnected(connectInput(userId))) as {
+      account: ClientAccount;
+    };
+    await vault.store(account.id, {
+      accessToken: 'IGAAcascade-token',
+      tokenType: 'long_lived',
+      expiresAt: null,
+      scopes: [],
+    });
+    await repo.recordMetricSnapshot(account);
+    await events.append({ accountId: account.id, userId, type: AccountEventType.CONNECTED });
+
+    await db.none('DELETE FROM users WHERE id = $1', [userId]);
+    const count = async (sql: string) => (await db.one<{ n: number }>(sql, [account.id])).n;
+    expect(await count('SELECT count(*)::int AS n FROM client_accounts WHERE id = $1')).toBe(0);
+    expect(await count('SELECT count(*)::int AS n FROM account_tokens WHERE account_id = $1')).toBe(
+      0,
+    );
+    expect(
+      await count('SELECT count(*)::int AS n FROM account_metric_snapshots WHERE account_id = $1'),
+    ).toBe(0);
+    expect(await count('SELECT count(*)::int AS n FROM account_events WHERE account_id = $1')).toBe(
+      0,
+    );
+  });
+});

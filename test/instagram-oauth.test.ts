@@ -1,0 +1,466 @@
+/**
+ * IG-001's connect, end to end over sockets: the real service on its own database, the emulator
+ * as Instagram's three hosts, the consent page answered through its test shortcut.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+import { startTestApp, type TestApp } from './helpers/app';
+import { http, registerUser, type HttpResult } from './helpers/http';
+
+const PUBLIC_URL = 'http://ssell.test';
+const REDIRECT_URI = `${PUBLIC_URL}/instagram/oauth/callback`;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+let emu: RunningEmulator;
+let t: TestApp;
+/** Everything the service answered (bodies and headers), scanned for secrets at the end. */
+const seen: string[] = [];
+/** Authorization codes the emulator issued. */
+const codes = new Set<string>();
+
+function record(res: HttpResult): HttpResult {
+  seen.push(res.text, JSON.stringify([...res.headers]));
+  return res;
+}
+
+async function call(path: string, options: Parameters<typeof http>[3] = {}) {
+  return record(await http(t.url, 'GET', path, options));
+}
+
+type User = Awaited<ReturnType<typeof registerUser>>;
+
+/** GET /instagram/oauth/authorize for `user`: the consent URL and its state. */
+async function authorize(user: User): Promise<{ url: URL; state: string }> {
+  const res = await call('/instagram/oauth/authorize', { token: user.token });
+  expect(res.status).toBe(302);
+  const url = new URL(res.headers.get('location')!);
+  return { url, state: url.searchParams.get('state')! };
+}
+
+/**
+ * The person answers the consent page (`__approve=<username>` or `__deny=1`); returns the
+ * callback path and query the emulator redirected to, exactly as a browser would request it.
+ */
+async function consent(url: URL, answer: { approve: string } | { deny: true }): Promise<string> {
+  const dialog = new URL(url);
+  if ('approve' in answer) dialog.searchParams.set('__approve', answer.approve);
+  else dialog.searchParams.set('__deny', '1');
+  const res = await fetch(dialog, { redirect: 'manual' });
+  expect(res.status).toBe(302);
+  const back = new URL(res.headers.get('location')!);
+  expect(`${back.origin}${back.pathname}`).toBe(REDIRECT_URI);
+  const code = back.searchParams.get('code');
+  if (code) codes.add(code);
+  // Browsers drop the fragment (`#_`); the service must not need it either way.
+  return `${back.pathname}${back.search}`;
+}
+
+/** The callback's redirect target, parsed. */
+function landing(res: HttpResult): URL {
+  expect(res.status).toBe(302);
+  const location = res.headers.get('location')!;
+  expect(location.startsWith(`${PUBLIC_URL}/?`)).toBe(true);
+  return new URL(location);
+}
+
+async function connect(user: User, username: string): Promise<string> {
+  const { url } = await authorize(user);
+  const callback = await consent(url, { approve: username });
+  const id = landing(await call(callback)).searchParams.get('connected');
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  return id!;
+}
+
+const count = async (sql: string, values: unknown[] = []) =>
+  (await t.db.one<{ n: number }>(`SELECT count(*)::int AS n FROM (${sql}) x`, values)).n;
+
+const accountRow = (platformAccountId: string) =>
+  t.db.oneOrNone(
+    `SELECT id, user_id, platform_account_id, username, status, metadata, permissions,
+            token_expires_at, account_type, follower_count
+     FROM client_accounts WHERE platform_account_id = $1`,
+    [platformAccountId],
+  );
+
+const tokenRow = (accountId: string) =>
+  t.db.oneOrNone(
+    `SELECT ciphertext, token_type, issued_at, expires_at, last_refreshed_at, scopes
+     FROM account_tokens WHERE account_id = $1`,
+    [accountId],
+  );
+
+const eventTypes = async (accountId: string) =>
+  (
+    await t.db.manyOrNone<{ type: string }>(
+      'SELECT type FROM account_events WHERE account_id = $1 ORDER BY created_at, id',
+      [accountId],
+    )
+  ).map((r) => r.type);
+
+const hashOf = (state: string) => createHash('sha256').update(state).digest();
+
+const emulatorAccount = (username: string) => emu.state.findAccount(username)!;
+
+/** The newest long-lived token the emulator issued for `username`. */
+function latestLongToken(username: string): string {
+  const { userId } = emulatorAccount(username);
+  const tokens = [...emu.state.tokens.values()].filter(
+    (tk) => tk.userId === userId && tk.kind === 'long',
+  );
+  return tokens.at(-1)!.token;
+}
+
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0 });
+  emu.state.createAccount({ username: 'metricsaurus2', accountType: 'Media_Creator' });
+  emu.state.createAccount({ username: 'reconnector', accountType: 'Business' });
+  t = await startTestApp({
+    PUBLIC_URL,
+    INSTAGRAM_APP_ID: emu.appId,
+    INSTAGRAM_APP_SECRET: emu.appSecret,
+    INSTAGRAM_OAUTH_URL: emu.url,
+    INSTAGRAM_API_URL: emu.url,
+    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
+    INSTAGRAM_TIMEOUT_MS: '2000',
+    INSTAGRAM_MAX_RETRIES: '1',
+  });
+});
+
+beforeEach(() => {
+  emu.state.clearInjections();
+});
+
+afterAll(async () => {
+  await t?.close();
+  await emu?.close();
+});
+
+describe('GET /instagram/oauth/authorize', () => {
+  it('needs a session', async () => {
+    const res = await call('/instagram/oauth/authorize');
+    expect(res.status).toBe(401);
+    expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
+  });
+
+  it("redirects to Instagram's consent page with a single-use state bound to the user", async () => {
+    const user = await registerUser(t.url);
+    const res = await call('/instagram/oauth/authorize', { cookie: user.cookie });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const url = new URL(res.headers.get('location')!);
+    expect(`${url.origin}${url.pathname}`).toBe(`${emu.url}/oauth/authorize`);
+    const params = Object.fromEntries(url.searchParams);
+    expect(params).toEqual({
+      client_id: emu.appId,
+      redirect_uri: REDIRECT_URI,
+      response_type: 'code',
+      scope: expect.stringContaining('instagram_business_basic'),
+      state: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    });
+
+    // Only the hash is stored, for this user, for ten minutes.
+    const rows = await t.db.manyOrNone(
+      `SELECT state_hash, user_id, extract(epoch FROM expires_at - now())::int AS ttl
+       FROM oauth_states WHERE user_id = $1`,
+      [user.userId],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].state_hash.equals(hashOf(params.state!))).toBe(true);
+    expect(rows[0].ttl).toBeGreaterThan(590);
+    expect(rows[0].ttl).toBeLessThanOrEqual(600);
+    expect(await count(`SELECT 1 FROM oauth_states WHERE state_hash = $1`, [params.state])).toBe(0);
+  });
+
+  it('answers {url} with ?format=json, and refuses unknown parameters', async () => {
+    const user = await registerUser(t.url);
+    const res = await call('/instagram/oauth/authorize?format=json', { token: user.token });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(Object.keys(res.body)).toEqual(['url']);
+    expect(new URL(res.body.url).searchParams.get('client_id')).toBe(emu.appId);
+
+    expect(
+      (await call('/instagram/oauth/authorize?format=xml', { token: user.token })).status,
+    ).toBe(400);
+    expect((await call('/instagram/oauth/authorize?foo=1', { token: user.token })).status).toBe(
+      400,
+    );
+  });
+
+  it('keeps only the newest states of a user and purges expired ones', async () => {
+    const user = await registerUser(t.url);
+    for (let i = 0; i < 12; i++) await authorize(user);
+    expect(await count('SELECT 1 FROM oauth_states WHERE user_id = $1', [user.userId])).toBe(10);
+
+    await t.db.none(`UPDATE oauth_states SET expires_at = now() - interval '1 second'`);
+    await authorize(user);
+    expect(await count('SELECT 1 FROM oauth_states WHERE expires_at <= now()')).toBe(0);
+  });
+});
+
+describe('GET /instagram/oauth/info', () => {
+  it('says whether Instagram is emulated and which scopes are asked for', async () => {
+    const user = await registerUser(t.url);
+    const res = await call('/instagram/oauth/info', { token: user.token });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ demo: false, scopes: ['instagram_business_basic'] });
+    expect((await call('/instagram/oauth/info')).status).toBe(401);
+  });
+});
+
+describe('GET /instagram/oauth/callback', () => {
+  it('connects the account: row, encrypted token, event and a queued sync', async () => {
+    const user = await registerUser(t.url);
+    const { url, state } = await authorize(user);
+    const callback = await consent(url, { approve: 'metricsaurus' });
+    const started = Date.now();
+    // Meta appends `#_`; a client that keeps it (percent-encoded into the code) still works.
+    const res = await call(callback.replace(/(code=[^&]+)/, '$1%23_'));
+    const target = landing(res);
+    expect([...target.searchParams.keys()]).toEqual(['connected']);
+    const accountId = target.searchParams.get('connected')!;
+
+    const ig = emulatorAccount('metricsaurus');
+    const row = await accountRow(ig.userId);
+    expect(row).toMatchObject({
+      id: accountId,
+      user_id: user.userId,
+      platform_account_id: '17841405822304914',
+      username: 'metricsaurus',
+      status: 'active',
+      account_type: 'business',
+      follower_count: 1200,
+      permissions: ['instagram_business_basic'],
+    });
+    expect(row.metadata).toMatchObject({
+      igId: '9007199254740993',
+      igBusinessAccountId: '17841405822304914',
+    });
+    const lifetime = row.token_expires_at.getTime() - started;
+    expect(Math.abs(lifetime - 5_183_944_000)).toBeLessThan(60_000);
+    expect(Math.abs(lifetime - 60 * DAY_MS)).toBeLessThan(DAY_MS);
+
+    const token = await tokenRow(accountId);
+    expect(token).toMatchObject({ token_type: 'long_lived', scopes: ['instagram_business_basic'] });
+    expect(token.expires_at.getTime()).toBe(row.token_expires_at.getTime());
+    const plaintext = latestLongToken('metricsaurus');
+    expect(token.ciphertext.includes(Buffer.from(plaintext))).toBe(false);
+    expect(token.ciphertext.length).toBeGreaterThan(0);
+    const everything = await t.db.one(
+      `SELECT (SELECT json_agg(a)::text FROM client_accounts a) AS accounts,
+              (SELECT json_agg(e)::text FROM account_events e) AS events`,
+    );
+    expect(`${everything.accounts}${everything.events}`).not.toContain(plaintext);
+
+    expect(await eventTypes(accountId)).toEqual(['connected']);
+    const jobs = await t.db.manyOrNone(
+      `SELECT data, singleton_key, state FROM pgboss.job WHERE name = 'account.sync'
+       AND data->>'accountId' = $1`,
+      [accountId],
+    );
+    expect(jobs).toEqual([
+      { data: { accountId, reason: 'connect' }, singleton_key: accountId, state: 'created' },
+    ]);
+    // The state is spent.
+    expect(await count('SELECT 1 FROM oauth_states WHERE state_hash = $1', [hashOf(state)])).toBe(
+      0,
+    );
+
+    // The accounts list sees it.
+    const list = await http(t.url, 'GET', '/instagram/accounts', { token: user.token });
+    expect(list.body.accounts.map((a: { id: string }) => a.id)).toEqual([accountId]);
+  });
+
+  it('refuses a used, expired, unknown, malformed or missing state with 400 and writes nothing', async () => {
+    const user = await registerUser(t.url);
+    const { url } = await authorize(user);
+    const callback = await consent(url, { approve: 'northwind.coffee' });
+    landing(await call(callback));
+    const accounts = await count('SELECT 1 FROM client_accounts');
+
+    const reuse = await call(callback);
+    expect(reuse.status).toBe(400);
+    expect(reuse.body).toMatchObject({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.stringContaining('invalid, already used or expired'),
+    });
+
+    const expired = await authorize(user);
+    await t.db.none(
+      `UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE state_hash = $1`,
+      [hashOf(expired.state)],
+    );
+    const late = await consent(expired.url, { approve: 'northwind.coffee' });
+    expect((await call(late)).status).toBe(400);
+
+    const unknown = randomBytes(32).toString('base64url');
+    expect((await call(`/instagram/oauth/callback?code=abc&state=${unknown}`)).status).toBe(400);
+    expect((await call('/instagram/oauth/callback?code=abc&state=short')).status).toBe(400);
+    expect((await call('/instagram/oauth/callback?code=abc')).status).toBe(400);
+    expect((await call('/instagram/oauth/callback')).status).toBe(400);
+    // Repeated or oversized parameters are refused before anything is looked up.
+    const valid = await authorize(user);
+    expect(
+      (await call(`/instagram/oauth/callback?state=${valid.state}&state=${valid.state}`)).status,
+    ).toBe(400);
+    expect(
+      (await call(`/instagram/oauth/callback?state=${valid.state}&code=${'a'.repeat(3000)}`))
+        .status,
+    ).toBe(400);
+    // …and the state they carried is still usable.
+    expect(
+      await count('SELECT 1 FROM oauth_states WHERE state_hash = $1', [hashOf(valid.state)]),
+    ).toBe(1);
+
+    expect(await count('SELECT 1 FROM client_accounts')).toBe(accounts);
+  });
+
+  it('lets the state decide the user, whoever completes the callback', async () => {
+    const starter = await registerUser(t.url);
+    const other = await registerUser(t.url);
+    const { url } = await authorize(starter);
+    const callback = await consent(url, { approve: 'lena.bakes' });
+    // The other user's session on the callback changes nothing.
+    const res = await call(callback, { cookie: other.cookie });
+    const accountId = landing(res).searchParams.get('connected');
+    const row = await accountRow(emulatorAccount('lena.bakes').userId);
+    expect(row).toMatchObject({ id: accountId, user_id: starter.userId });
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [other.userId])).toBe(0);
+  });
+
+  it('sends a refused consent back to the page, consuming the state', async () => {
+    const user = await registerUser(t.url);
+    const { url } = await authorize(user);
+    const callback = await consent(url, { deny: true });
+    expect(callback).toContain('error=access_denied');
+    // Meta may add parameters of its own: ignored, not refused.
+    const res = await call(`${callback}&some_new_meta_param=1`);
+    const target = landing(res);
+    expect(target.searchParams.get('error')).toBe('access_denied');
+    expect(target.searchParams.get('error_description')).toBe(
+      'You did not allow ssell to access the Instagram account.',
+    );
+    expect(target.searchParams.has('connected')).toBe(false);
+    expect((await call(callback)).status).toBe(400);
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(0);
+  });
+
+  it("never reflects Meta's error text into the page", async () => {
+    const user = await registerUser(t.url);
+    const { state } = await authorize(user);
+    const res = await call(
+      `/instagram/oauth/callback?state=${state}&error=%3Cscript%3E&error_description=%3Cb%3Ephish%3C%2Fb%3E`,
+    );
+    const target = landing(res);
+    expect(target.searchParams.get('error')).toBe('authorization_failed');
+    expect(res.headers.get('location')).not.toMatch(/%3C|<|phish/i);
+  });
+
+  it('redirects with an error and writes nothing when Instagram refuses the code', async () => {
+    const user = await registerUser(t.url);
+    const { state } = await authorize(user);
+    const res = await call(`/instagram/oauth/callback?code=AQnotarealcode&state=${state}`);
+    const target = landing(res);
+    expect(target.searchParams.get('error')).toBe('code_rejected');
+    expect(target.searchParams.get('error_description')).toMatch(/expired or was already used/);
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(0);
+    const exchanges = emu.state.requests().filter((r) => r.path === '/oauth/access_token');
+    expect(exchanges.at(-1)).toMatchObject({ status: 400 });
+
+    // A code without a state's owner never reaches Meta; one with no code is an incomplete answer.
+    const again = await authorize(user);
+    const incomplete = landing(await call(`/instagram/oauth/callback?state=${again.state}`));
+    expect(incomplete.searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('redirects with an error and writes nothing when the profile cannot be fetched', async () => {
+    const user = await registerUser(t.url);
+    const { url } = await authorize(user);
+    const callback = await consent(url, { approve: 'northwind.coffee' });
+    const before = {
+      accounts: await count('SELECT 1 FROM client_accounts'),
+      tokens: await count('SELECT 1 FROM account_tokens'),
+      events: await count('SELECT 1 FROM account_events'),
+      jobs: await count(`SELECT 1 FROM pgboss.job WHERE name = 'account.sync'`),
+    };
+    // The code exchange and the long-lived exchange pass; the profile call is rate-limited.
+    emu.state.inject({ kind: 'hang', delayMs: 0, count: 2 });
+    emu.state.inject({ kind: 'rate_limit_account', regainMinutes: 5 });
+    const target = landing(await call(callback));
+    expect(target.searchParams.get('error')).toBe('rate_limited');
+    expect(emu.state.listInjections()).toEqual([]);
+    expect(emu.state.requests().at(-1)).toMatchObject({ path: '/v25.0/me', status: 400 });
+    expect({
+      accounts: await count('SELECT 1 FROM client_accounts'),
+      tokens: await count('SELECT 1 FROM account_tokens'),
+      events: await count('SELECT 1 FROM account_events'),
+      jobs: await count(`SELECT 1 FROM pgboss.job WHERE name = 'account.sync'`),
+    }).toEqual(before);
+
+    // Instagram down (5xx beyond the client's retry): same, with its own reason.
+    const second = await authorize(user);
+    const callback2 = await consent(second.url, { approve: 'northwind.coffee' });
+    emu.state.inject({ kind: 'transient', count: 2 });
+    const down = landing(await call(callback2));
+    expect(down.searchParams.get('error')).toBe('instagram_unavailable');
+    expect(await count('SELECT 1 FROM client_accounts')).toBe(before.accounts);
+  });
+
+  it("answers account_in_use when another user's account is connected, and ownership stays", async () => {
+    const owner = await registerUser(t.url);
+    const intruder = await registerUser(t.url);
+    const accountId = await connect(owner, 'metricsaurus2');
+    const tokenBefore = await tokenRow(accountId);
+
+    const { url } = await authorize(intruder);
+    const callback = await consent(url, { approve: 'metricsaurus2' });
+    const target = landing(await call(callback));
+    expect(target.searchParams.get('error')).toBe('account_in_use');
+    expect(target.searchParams.get('error_description')).toMatch(/another ssell user/);
+
+    const row = await accountRow(emulatorAccount('metricsaurus2').userId);
+    expect(row).toMatchObject({ id: accountId, user_id: owner.userId, status: 'active' });
+    expect((await tokenRow(accountId)).ciphertext.equals(tokenBefore.ciphertext)).toBe(true);
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [intruder.userId])).toBe(
+      0,
+    );
+    expect(await eventTypes(accountId)).toEqual(['connected']);
+  });
+
+  it('re-activates an expired account on reconnect: same id, new token, reconnected event', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'reconnector');
+    const first = await tokenRow(accountId);
+    const firstToken = latestLongToken('reconnector');
+    await t.db.none(`UPDATE client_accounts SET status = 'token_expired' WHERE id = $1`, [
+      accountId,
+    ]);
+
+    expect(await connect(user, 'reconnector')).toBe(accountId);
+    const row = await accountRow(emulatorAccount('reconnector').userId);
+    expect(row).toMatchObject({ id: accountId, user_id: user.userId, status: 'active' });
+    const second = await tokenRow(accountId);
+    expect(second.ciphertext.equals(first.ciphertext)).toBe(false);
+    expect(second.last_refreshed_at).not.toBeNull();
+    expect(latestLongToken('reconnector')).not.toBe(firstToken);
+    expect(await eventTypes(accountId)).toEqual(['connected', 'reconnected', 'status_changed']);
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(1);
+  });
+});
+
+describe('secrets', () => {
+  it('never shows an authorization code or token in a response or a log line', () => {
+    const secrets = [...codes, ...emu.state.tokens.keys(), emu.appSecret];
+    expect(codes.size).toBeGreaterThan(5);
+    expect(emu.state.tokens.size).toBeGreaterThan(5);
+    const haystacks = [...seen, ...t.logs];
+    expect(haystacks.length).toBeGreaterThan(20);
+    for (const secret of secrets) {
+      for (const text of haystacks) {
+        if (text.includes(secret)) throw new Error(`a secret leaked into: ${text.slice(0, 300)}`);
+      }
+    }
+  });
+});

@@ -1,0 +1,334 @@
+/**
+ * Meta's deauthorize and data-deletion callbacks over sockets: accounts connected through the real
+ * OAuth flow against the emulator, callbacks signed with the emulator's app secret as Meta would.
+ */
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+import { startTestApp, type TestApp } from './helpers/app';
+import { http, registerUser, type HttpResult } from './helpers/http';
+
+const PUBLIC_URL = 'http://ssell.test';
+
+let emu: RunningEmulator;
+let t: TestApp;
+
+type User = Awaited<ReturnType<typeof registerUser>>;
+
+/** Every signature sent, to check none of them reaches a log line. */
+const signatures: string[] = [];
+
+/** `base64url(HMAC-SHA256(secret, encodedPayload)).encodedPayload`, as Meta signs. */
+function signedRequest(payload: Record<string, unknown>, secret = emu.appSecret): string {
+  const encoded = Buffer.from(JSON.stringify(payload)).toString('base64url');
+  const signature = createHmac('sha256', secret).update(encoded).digest('base64url');
+  signatures.push(signature);
+  return `${signature}.${encoded}`;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function deauthPayload(userId: string, issuedAt = nowSeconds()) {
+  return { user_id: userId, algorithm: 'HMAC-SHA256', issued_at: issuedAt };
+}
+
+function deletionPayload(userId: string) {
+  const issued = nowSeconds();
+  return { algorithm: 'HMAC-SHA256', expires: issued + 3600, issued_at: issued, user_id: userId };
+}
+
+async function post(path: string, form: string): Promise<HttpResult> {
+  return http(t.url, 'POST', path, {
+    rawBody: form,
+    contentType: 'application/x-www-form-urlencoded',
+  });
+}
+
+const form = (signed: string) => `signed_request=${encodeURIComponent(signed)}`;
+
+/** IG-001's flow through the emulator's consent shortcut; the new account's id. */
+async function connect(user: User, username: string): Promise<string> {
+  const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
+  const dialog = new URL(authorize.headers.get('location')!);
+  dialog.searchParams.set('__approve', username);
+  const consent = await fetch(dialog, { redirect: 'manual' });
+  const back = new URL(consent.headers.get('location')!);
+  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`);
+  const id = new URL(callback.headers.get('location')!).searchParams.get('connected');
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  return id!;
+}
+
+/** Everything the callbacks may touch for one account, to compare before and after. */
+async function snapshot(accountId: string) {
+  return t.db.one(
+    `SELECT (SELECT row_to_json(a)::text FROM client_accounts a WHERE id = $1) AS account,
+            (SELECT count(*)::int FROM account_tokens WHERE account_id = $1) AS tokens,
+            (SELECT count(*)::int FROM account_events WHERE account_id = $1) AS events,
+            (SELECT count(*)::int FROM data_deletion_requests) AS deletions`,
+    [accountId],
+  );
+}
+
+const ig = (username: string) => emu.state.findAccount(username)!;
+
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0 });
+  for (const username of ['deauth.one', 'deauth.two', 'deauth.late', 'bystander', 'erase.me']) {
+    emu.state.createAccount({ username });
+  }
+  t = await startTestApp({
+    PUBLIC_URL,
+    INSTAGRAM_APP_ID: emu.appId,
+    INSTAGRAM_APP_SECRET: emu.appSecret,
+    INSTAGRAM_OAUTH_URL: emu.url,
+    INSTAGRAM_API_URL: emu.url,
+    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
+    INSTAGRAM_TIMEOUT_MS: '2000',
+    INSTAGRAM_MAX_RETRIES: '1',
+  });
+});
+
+afterAll(async () => {
+  await t?.close();
+  await emu?.close();
+});
+
+describe('POST /instagram/webhooks/deauthorize', () => {
+  it('disconnects the account named by its app-scoped id: token gone, status_changed event', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'deauth.one');
+    const bystanderId = await connect(user, 'bystander');
+    const bystanderBefore = await snapshot(bystanderId);
+
+    const res = await post(
+      '/instagram/webhooks/deauthorize',
+      form(signedRequest(deauthPayload(ig('deauth.one').appScopedId))),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true });
+
+    const row = await t.db.one('SELECT status, metadata FROM client_accounts WHERE id = $1', [
+      accountId,
+    ]);
+    expect(row.status).toBe('disconnected');
+    expect(row.metadata.errorDetails).toMatchObject({ code: 'DEAUTHORIZED' });
+    expect(
+      (
+        await t.db.one('SELECT count(*)::int AS n FROM account_tokens WHERE account_id = $1', [
+          accountId,
+        ])
+      ).n,
+    ).toBe(0);
+    const events = await t.db.manyOrNone(
+      `SELECT type, data FROM account_events WHERE account_id = $1 ORDER BY created_at, id`,
+      [accountId],
+    );
+    expect(events.map((e) => e.type)).toEqual(['connected', 'status_changed']);
+    expect(events[1].data).toMatchObject({
+      from: 'active',
+      to: 'disconnected',
+      code: 'DEAUTHORIZED',
+      reason: 'deauthorized',
+    });
+    // Nobody else is touched.
+    expect(await snapshot(bystanderId)).toEqual(bystanderBefore);
+
+    // The accounts page says why.
+    const account = await http(t.url, 'GET', `/instagram/accounts/${accountId}`, {
+      token: user.token,
+    });
+    expect(account.body.status).toBe('disconnected');
+
+    // Meta retrying the same callback: still 200, no second event.
+    const again = await post(
+      '/instagram/webhooks/deauthorize',
+      form(signedRequest(deauthPayload(ig('deauth.one').appScopedId))),
+    );
+    expect(again.status).toBe(200);
+    expect(
+      (
+        await t.db.one('SELECT count(*)::int AS n FROM account_events WHERE account_id = $1', [
+          accountId,
+        ])
+      ).n,
+    ).toBe(2);
+  });
+
+  it('matches the professional id too, and accepts fields Meta may add', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'deauth.two');
+    const res = await post(
+      '/instagram/webhooks/deauthorize',
+      `${form(signedRequest(deauthPayload(ig('deauth.two').userId)))}&something_new=1`,
+    );
+    expect(res.status).toBe(200);
+    const row = await t.db.one('SELECT status FROM client_accounts WHERE id = $1', [accountId]);
+    expect(row.status).toBe('disconnected');
+  });
+
+  it('answers 200 when nobody matches (Meta only needs the acknowledgement)', async () => {
+    const res = await post(
+      '/instagram/webhooks/deauthorize',
+      form(signedRequest(deauthPayload('12345678901234567'))),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true });
+  });
+
+  it('leaves an account connected when the deauthorize predates its current token', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'deauth.late');
+    // Issued an hour before this connect: about an earlier grant, delivered late or replayed.
+    const res = await post(
+      '/instagram/webhooks/deauthorize',
+      form(signedRequest(deauthPayload(ig('deauth.late').appScopedId, nowSeconds() - 3600))),
+    );
+    expect(res.status).toBe(200);
+    const row = await t.db.one('SELECT status FROM client_accounts WHERE id = $1', [accountId]);
+    expect(row.status).toBe('active');
+    expect(
+      (
+        await t.db.one('SELECT count(*)::int AS n FROM account_tokens WHERE account_id = $1', [
+          accountId,
+        ])
+      ).n,
+    ).toBe(1);
+  });
+
+  it('refuses a bad, malformed or missing signed_request with 400 and changes nothing', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'erase.me');
+    const before = await snapshot(accountId);
+    const appScopedId = ig('erase.me').appScopedId;
+    const payload = deauthPayload(appScopedId);
+    const valid = signedRequest(payload);
+    const [signature, encoded] = valid.split('.') as [string, string];
+    const tampered = Buffer.from(JSON.stringify({ ...payload, user_id: '1' })).toString(
+      'base64url',
+    );
+
+    const bodies: Array<[string, string]> = [
+      ['another secret', form(signedRequest(payload, 'not-the-app-secret'))],
+      ['tampered payload', form(`${signature}.${tampered}`)],
+      ['wrong algorithm', form(signedRequest({ ...payload, algorithm: 'HMAC-SHA1' }))],
+      ['no dot', form(`${signature}${encoded}`)],
+      ['not base64url', form(`${signature}.${encoded}!`)],
+      ['not JSON', form(signedRequest(payload).replace(/\..*$/, '.bm90IGpzb24'))],
+      ['empty value', 'signed_request='],
+      ['missing field', 'something_else=1'],
+      ['empty body', ''],
+      ['repeated field', `${form(valid)}&${form(valid)}`],
+    ];
+    for (const [what, body] of bodies) {
+      const res = await post('/instagram/webhooks/deauthorize', body);
+      expect({ what, status: res.status }).toEqual({ what, status: 400 });
+      expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+      expect(res.text).not.toContain(signature);
+    }
+    const noBody = await http(t.url, 'POST', '/instagram/webhooks/deauthorize');
+    expect(noBody.status).toBe(400);
+    expect(await snapshot(accountId)).toEqual(before);
+
+    // JSON bodies work as well as forms.
+    const json = await http(t.url, 'POST', '/instagram/webhooks/deauthorize', {
+      body: { signed_request: valid },
+    });
+    expect(json.status).toBe(200);
+  });
+});
+
+describe('POST /instagram/webhooks/data-deletion', () => {
+  it('deletes the accounts, their tokens and events, and reports completion', async () => {
+    const user = await registerUser(t.url);
+    emu.state.createAccount({ username: 'forget.me' });
+    const accountId = await connect(user, 'forget.me');
+    // A manual sync leaves a metric snapshot and more events behind.
+    const sync = await http(t.url, 'POST', `/instagram/accounts/${accountId}/sync`, {
+      token: user.token,
+    });
+    expect(sync.status).toBe(200);
+    const counts = async () =>
+      t.db.one(
+        `SELECT (SELECT count(*)::int FROM client_accounts WHERE id = $1) AS accounts,
+                (SELECT count(*)::int FROM account_tokens WHERE account_id = $1) AS tokens,
+                (SELECT count(*)::int FROM account_metric_snapshots WHERE account_id = $1) AS snapshots,
+                (SELECT count(*)::int FROM account_events WHERE account_id = $1) AS events`,
+        [accountId],
+      );
+    expect(await counts()).toEqual({ accounts: 1, tokens: 1, snapshots: 1, events: 2 });
+
+    const res = await post(
+      '/instagram/webhooks/data-deletion',
+      form(signedRequest(deletionPayload(ig('forget.me').appScopedId))),
+    );
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(['confirmation_code', 'url']);
+    const code: string = res.body.confirmation_code;
+    expect(code).toMatch(/^[A-Za-z0-9]{16,}$/);
+    expect(res.body.url).toBe(`${PUBLIC_URL}/instagram/data-deletion/${code}`);
+
+    expect(await counts()).toEqual({ accounts: 0, tokens: 0, snapshots: 0, events: 0 });
+
+    const status = await http(t.url, 'GET', new URL(res.body.url).pathname);
+    expect(status.status).toBe(200);
+    expect(status.body).toEqual({
+      confirmation_code: code,
+      status: 'completed',
+      accounts_deleted: 1,
+      requested_at: expect.any(String),
+      completed_at: expect.any(String),
+    });
+    expect(new Date(status.body.completed_at).getTime()).toBeGreaterThanOrEqual(
+      new Date(status.body.requested_at).getTime(),
+    );
+  });
+
+  it('completes with zero when nothing matches, and refuses bad signatures', async () => {
+    const res = await post(
+      '/instagram/webhooks/data-deletion',
+      form(signedRequest(deletionPayload('98765432109876543'))),
+    );
+    expect(res.status).toBe(200);
+    const status = await http(
+      t.url,
+      'GET',
+      `/instagram/data-deletion/${res.body.confirmation_code}`,
+    );
+    expect(status.body).toMatchObject({ status: 'completed', accounts_deleted: 0 });
+
+    const before = (await t.db.one('SELECT count(*)::int AS n FROM data_deletion_requests')).n;
+    const bad = await post(
+      '/instagram/webhooks/data-deletion',
+      form(signedRequest(deletionPayload('98765432109876543'), 'wrong-secret')),
+    );
+    expect(bad.status).toBe(400);
+    expect((await t.db.one('SELECT count(*)::int AS n FROM data_deletion_requests')).n).toBe(
+      before,
+    );
+  });
+});
+
+describe('GET /instagram/data-deletion/:code', () => {
+  it('is 404 for an unknown code and 400 for a malformed one', async () => {
+    const unknown = await http(t.url, 'GET', '/instagram/data-deletion/AbCdEfGhIjKlMnOpQrSt');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+    for (const code of ['short', 'has-dashes-in-it-here', 'x'.repeat(65)]) {
+      const res = await http(t.url, 'GET', `/instagram/data-deletion/${code}`);
+      expect({ code, status: res.status }).toEqual({ code, status: 400 });
+    }
+  });
+});
+
+describe('logs', () => {
+  it('never contain a signed_request, token or app secret', () => {
+    const secrets = [...signatures, ...emu.state.tokens.keys(), emu.appSecret];
+    expect(signatures.length).toBeGreaterThan(10);
+    for (const line of t.logs) {
+      for (const secret of secrets) {
+        if (line.includes(secret)) throw new Error(`a secret leaked into: ${line.slice(0, 300)}`);
+      }
+    }
+  });
+});
