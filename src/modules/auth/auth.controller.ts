@@ -11,6 +11,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiBody,
   ApiConflictResponse,
@@ -24,6 +25,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorResponseDto } from '../../common/dto/error-response.dto';
 import { GetAuth, GetUserId, type AuthContext } from '../../common/decorators/session.decorator';
 import { SessionGuard } from '../../common/guards/session.guard';
 import { APP_CONFIG } from '../../config/config.module';
@@ -55,8 +57,15 @@ export class AuthController {
   @ApiOperation({ summary: 'Create an account; signs in (JWT in the body, session cookie set)' })
   @ApiBody({ type: RegisterDto })
   @ApiCreatedResponse({ type: AuthResponseDto })
-  @ApiConflictResponse({ description: 'The email is already registered' })
-  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'Missing, extra or invalid fields; malformed JSON',
+  })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The email is already registered' })
+  @ApiTooManyRequestsResponse({
+    type: ErrorResponseDto,
+    description: 'Too many attempts from this IP or for this email',
+  })
   async register(
     @Body() body: RegisterDto,
     @Req() request: FastifyRequest,
@@ -70,8 +79,18 @@ export class AuthController {
   @ApiOperation({ summary: 'Sign in with email and password' })
   @ApiBody({ type: LoginDto })
   @ApiOkResponse({ type: AuthResponseDto })
-  @ApiUnauthorizedResponse({ description: 'Invalid email or password (the same for both)' })
-  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'Missing, extra or invalid fields',
+  })
+  @ApiUnauthorizedResponse({
+    type: ErrorResponseDto,
+    description: 'Invalid email or password (the same for both)',
+  })
+  @ApiTooManyRequestsResponse({
+    type: ErrorResponseDto,
+    description: 'Too many attempts from this IP or for this email',
+  })
   async login(
     @Body() body: LoginDto,
     @Req() request: FastifyRequest,
@@ -89,6 +108,7 @@ export class AuthController {
     summary: 'Revoke the session (cookie, or the one the JWT was issued with) and clear the cookie',
   })
   @ApiNoContentResponse()
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'No valid session' })
   async logout(
     @GetAuth() auth: AuthContext,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -103,7 +123,7 @@ export class AuthController {
   @ApiCookieAuth(SESSION_COOKIE)
   @ApiOperation({ summary: 'The signed-in user' })
   @ApiOkResponse({ type: MeResponseDto })
-  @ApiUnauthorizedResponse()
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'No valid session' })
   async me(@GetUserId() userId: string): Promise<MeResponseDto> {
     return { user: toUserResponse(await this.auth.me(userId)) };
   }
