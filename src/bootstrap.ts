@@ -9,6 +9,7 @@ import {
   type RunningEmbeddedPostgres,
 } from './infrastructure/database/embedded-postgres';
 import { migrate } from './infrastructure/database/migrator';
+import { loggableError } from './common/logging/loggable-error';
 
 export interface RunningService {
   app: NestFastifyApplication;
@@ -83,7 +84,7 @@ export async function startService(
     const migrationLog = logger.child({ component: 'migrations' });
     await migrate(databaseUrl, { info: (m) => migrationLog.info(m) });
     const database = createDatabase(databaseUrl, config.database.poolSize, (error) =>
-      logger.warn({ err: error }, 'idle database connection failed'),
+      logger.warn({ err: loggableError(error) }, 'idle database connection failed'),
     );
     const app = await createApp({ config, database, logger });
     if (role !== 'worker') await app.listen({ port: config.port, host: config.host });

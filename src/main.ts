@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startService, type ServiceRole } from './bootstrap';
 import { createRootLogger } from './common/logging/logger';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
+import { loggableError } from './common/logging/loggable-error';
 
 const ROLES: readonly ServiceRole[] = ['all', 'api', 'worker'];
 
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
         process.exit(0);
       })
       .catch((error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
+        logger.error({ err: loggableError(error, { stack: true }) }, 'shutdown failed');
         process.exit(1);
       });
   };

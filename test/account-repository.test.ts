@@ -288,6 +288,97 @@ describe('findExpiringSoon', () => {
   });
 });
 
+describe('findRefreshable', () => {
+  it.each([
+    ['a fraction', 1.5],
+    ['zero', 0],
+    ['more than a year', 8761],
+    ['NaN', Number.NaN],
+    ['an injection string', "1 hours'; DROP TABLE users; --"],
+    ['a numeric string', '24'],
+  ])('rejects hours of %s with a RangeError before any SQL', async (_label, hours) => {
+    await expect(repo.findRefreshable(hours as number, 10)).rejects.toThrow(RangeError);
+  });
+
+  it.each([
+    ['zero', 0],
+    ['a negative number', -5],
+    ['a fraction', 2.5],
+    ['more than 10000', 10_001],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['a numeric string', '10'],
+  ])('rejects a limit of %s with a RangeError before any SQL', async (_label, limit) => {
+    await expect(repo.findRefreshable(24, limit as number)).rejects.toThrow(RangeError);
+  });
+
+  it('returns active, rate-limited and failed accounts inside the window, soonest first', async () => {
+    const userId = await newUser();
+    const make = (username: string, expiresInHours: number | null, status: AccountStatus) =>
+      repo.create({
+        userId,
+        platformAccountId: platformId(),
+        username,
+        status,
+        tokenExpiresAt:
+          expiresInHours === null ? undefined : new Date(Date.now() + expiresInHours * HOUR),
+      });
+    const active = await make('r_active', 10, AccountStatus.ACTIVE);
+    const failed = await make('r_error', 2, AccountStatus.ERROR);
+    const limited = await make('r_limited', 5, AccountStatus.RATE_LIMITED);
+    // Already past its expiry: still returned, so the sweep can mark it expired.
+    const lapsedFailure = await make('r_lapsed_error', -3, AccountStatus.ERROR);
+    const later = await make('r_later', 48, AccountStatus.ERROR);
+    await make('r_expired', 1, AccountStatus.TOKEN_EXPIRED);
+    await make('r_disconnected', 1, AccountStatus.DISCONNECTED);
+    await make('r_no_expiry', null, AccountStatus.ACTIVE);
+    const mine = (list: ClientAccount[]) =>
+      list.filter((a) => a.userId === userId).map((a) => a.username);
+
+    expect(mine(await repo.findRefreshable(24, 10_000))).toEqual([
+      lapsedFailure.username,
+      failed.username,
+      limited.username,
+      active.username,
+    ]);
+    expect(mine(await repo.findRefreshable(72, 10_000))).toEqual([
+      lapsedFailure.username,
+      failed.username,
+      limited.username,
+      active.username,
+      later.username,
+    ]);
+    // The spec's findExpiringSoon is unchanged: active accounts only.
+    expect(mine(await repo.findExpiringSoon(24))).toEqual([active.username]);
+    // The injection attempt above reached no SQL.
+    expect(await db.one('SELECT count(*)::int AS n FROM users')).toEqual({
+      n: expect.any(Number),
+    });
+  });
+
+  it('returns at most `limit` accounts: the first ones of the full, ordered list', async () => {
+    const userId = await newUser();
+    for (const [i, status] of [
+      AccountStatus.ACTIVE,
+      AccountStatus.ERROR,
+      AccountStatus.RATE_LIMITED,
+    ].entries()) {
+      await repo.create({
+        userId,
+        platformAccountId: platformId(),
+        username: `r_batch_${i}`,
+        status,
+        tokenExpiresAt: new Date(Date.now() + (i + 1) * HOUR),
+      });
+    }
+    const all = await repo.findRefreshable(24, 10_000);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const expiries = all.map((a) => a.tokenExpiresAt!.getTime());
+    expect(expiries).toEqual([...expiries].sort((a, b) => a - b));
+    const two = await repo.findRefreshable(24, 2);
+    expect(two.map((a) => a.id)).toEqual(all.slice(0, 2).map((a) => a.id));
+  });
+});
+
 describe('listPageByUserId (keyset)', () => {
   it('pages 45 rows with ties in created_at: every row exactly once, in order', async () => {
     const userId = await newUser();

@@ -5,11 +5,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+import { INVALID_STATE_MESSAGE } from '../src/modules/instagram/services/instagram-connect.service';
 import { startTestApp, type TestApp } from './helpers/app';
-import { http, registerUser, type HttpResult } from './helpers/http';
+import { cookieFrom, http, registerUser, type HttpResult } from './helpers/http';
 
 const PUBLIC_URL = 'http://ssell.test';
 const REDIRECT_URI = `${PUBLIC_URL}/instagram/oauth/callback`;
+const BINDING_COOKIE = 'ssell_oauth';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 let emu: RunningEmulator;
@@ -30,12 +32,33 @@ async function call(path: string, options: Parameters<typeof http>[3] = {}) {
 
 type User = Awaited<ReturnType<typeof registerUser>>;
 
-/** GET /instagram/oauth/authorize for `user`: the consent URL and its state. */
-async function authorize(user: User): Promise<{ url: URL; state: string }> {
-  const res = await call('/instagram/oauth/authorize', { token: user.token });
+interface Authorized {
+  url: URL;
+  state: string;
+  /** The browser's binding cookie as a Cookie header pair, `ssell_oauth=<binding>`. */
+  cookie: string;
+  binding: string;
+}
+
+/**
+ * GET /instagram/oauth/authorize for `user`: the consent URL, its state and the binding cookie
+ * set. `browser` is the Cookie header the browser sends (an earlier binding), if any.
+ */
+async function authorize(user: User, browser?: string): Promise<Authorized> {
+  const res = await call('/instagram/oauth/authorize', {
+    token: user.token,
+    ...(browser ? { cookie: browser } : {}),
+  });
   expect(res.status).toBe(302);
   const url = new URL(res.headers.get('location')!);
-  return { url, state: url.searchParams.get('state')! };
+  const cookie = cookieFrom(res.headers, BINDING_COOKIE)!;
+  expect(cookie).toMatch(/^ssell_oauth=[A-Za-z0-9_-]{43}$/);
+  return {
+    url,
+    state: url.searchParams.get('state')!,
+    cookie,
+    binding: cookie.slice(BINDING_COOKIE.length + 1),
+  };
 }
 
 /**
@@ -65,9 +88,9 @@ function landing(res: HttpResult): URL {
 }
 
 async function connect(user: User, username: string): Promise<string> {
-  const { url } = await authorize(user);
+  const { url, cookie } = await authorize(user);
   const callback = await consent(url, { approve: username });
-  const id = landing(await call(callback)).searchParams.get('connected');
+  const id = landing(await call(callback, { cookie })).searchParams.get('connected');
   expect(id).toMatch(/^[0-9a-f-]{36}$/);
   return id!;
 }
@@ -98,7 +121,11 @@ const eventTypes = async (accountId: string) =>
     )
   ).map((r) => r.type);
 
-const hashOf = (state: string) => createHash('sha256').update(state).digest();
+/** What oauth_states stores for a state started in the browser holding `binding`. */
+const hashOf = (state: string, binding: string) =>
+  createHash('sha256').update(`${state}.${binding}`).digest();
+const stateRows = (state: string, binding: string) =>
+  count('SELECT 1 FROM oauth_states WHERE state_hash = $1', [hashOf(state, binding)]);
 
 const emulatorAccount = (username: string) => emu.state.findAccount(username)!;
 
@@ -115,6 +142,9 @@ beforeAll(async () => {
   emu = await startEmulator({ port: 0 });
   emu.state.createAccount({ username: 'metricsaurus2', accountType: 'Media_Creator' });
   emu.state.createAccount({ username: 'reconnector', accountType: 'Business' });
+  for (const username of ['binding.late', 'binding.victim', 'binding.tab1', 'binding.tab2']) {
+    emu.state.createAccount({ username, accountType: 'Business' });
+  }
   t = await startTestApp({
     PUBLIC_URL,
     INSTAGRAM_APP_ID: emu.appId,
@@ -143,11 +173,13 @@ describe('GET /instagram/oauth/authorize', () => {
     expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
   });
 
-  it("redirects to Instagram's consent page with a single-use state bound to the user", async () => {
+  it("redirects to Instagram's consent page with a single-use state bound to the user and the browser", async () => {
     const user = await registerUser(t.url);
     const res = await call('/instagram/oauth/authorize', { cookie: user.cookie });
     expect(res.status).toBe(302);
     expect(res.headers.get('cache-control')).toBe('no-store');
+    const binding = cookieFrom(res.headers, BINDING_COOKIE)!.slice(BINDING_COOKIE.length + 1);
+    expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const url = new URL(res.headers.get('location')!);
     expect(`${url.origin}${url.pathname}`).toBe(`${emu.url}/oauth/authorize`);
     const params = Object.fromEntries(url.searchParams);
@@ -159,14 +191,16 @@ describe('GET /instagram/oauth/authorize', () => {
       state: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
 
-    // Only the hash is stored, for this user, for ten minutes.
+    // Only the hash of state and binding is stored, for this user, for ten minutes.
     const rows = await t.db.manyOrNone(
       `SELECT state_hash, user_id, extract(epoch FROM expires_at - now())::int AS ttl
        FROM oauth_states WHERE user_id = $1`,
       [user.userId],
     );
     expect(rows).toHaveLength(1);
-    expect(rows[0].state_hash.equals(hashOf(params.state!))).toBe(true);
+    expect(rows[0].state_hash.equals(hashOf(params.state!, binding))).toBe(true);
+    const stateAlone = createHash('sha256').update(params.state!).digest();
+    expect(rows[0].state_hash.equals(stateAlone)).toBe(false);
     expect(rows[0].ttl).toBeGreaterThan(590);
     expect(rows[0].ttl).toBeLessThanOrEqual(600);
     expect(await count(`SELECT 1 FROM oauth_states WHERE state_hash = $1`, [params.state])).toBe(0);
@@ -179,6 +213,8 @@ describe('GET /instagram/oauth/authorize', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(Object.keys(res.body)).toEqual(['url']);
     expect(new URL(res.body.url).searchParams.get('client_id')).toBe(emu.appId);
+    // The page calls this with fetch, then navigates: the binding cookie is set here too.
+    expect(cookieFrom(res.headers, BINDING_COOKIE)).toMatch(/^ssell_oauth=[A-Za-z0-9_-]{43}$/);
 
     expect(
       (await call('/instagram/oauth/authorize?format=xml', { token: user.token })).status,
@@ -212,11 +248,11 @@ describe('GET /instagram/oauth/info', () => {
 describe('GET /instagram/oauth/callback', () => {
   it('connects the account: row, encrypted token, event and a queued sync', async () => {
     const user = await registerUser(t.url);
-    const { url, state } = await authorize(user);
+    const { url, state, cookie, binding } = await authorize(user);
     const callback = await consent(url, { approve: 'metricsaurus' });
     const started = Date.now();
     // Meta appends `#_`; a client that keeps it (percent-encoded into the code) still works.
-    const res = await call(callback.replace(/(code=[^&]+)/, '$1%23_'));
+    const res = await call(callback.replace(/(code=[^&]+)/, '$1%23_'), { cookie });
     const target = landing(res);
     expect([...target.searchParams.keys()]).toEqual(['connected']);
     const accountId = target.searchParams.get('connected')!;
@@ -262,10 +298,9 @@ describe('GET /instagram/oauth/callback', () => {
     expect(jobs).toEqual([
       { data: { accountId, reason: 'connect' }, singleton_key: accountId, state: 'created' },
     ]);
-    // The state is spent.
-    expect(await count('SELECT 1 FROM oauth_states WHERE state_hash = $1', [hashOf(state)])).toBe(
-      0,
-    );
+    // The state is spent; the binding cookie is left alone (other tabs may be mid-flow).
+    expect(await stateRows(state, binding)).toBe(0);
+    expect(cookieFrom(res.headers, BINDING_COOKIE)).toBeUndefined();
 
     // The accounts list sees it.
     const list = await http(t.url, 'GET', '/instagram/accounts', { token: user.token });
@@ -274,12 +309,12 @@ describe('GET /instagram/oauth/callback', () => {
 
   it('refuses a used, expired, unknown, malformed or missing state with 400 and writes nothing', async () => {
     const user = await registerUser(t.url);
-    const { url } = await authorize(user);
+    const { url, cookie } = await authorize(user);
     const callback = await consent(url, { approve: 'northwind.coffee' });
-    landing(await call(callback));
+    landing(await call(callback, { cookie }));
     const accounts = await count('SELECT 1 FROM client_accounts');
 
-    const reuse = await call(callback);
+    const reuse = await call(callback, { cookie });
     expect(reuse.status).toBe(400);
     expect(reuse.body).toMatchObject({
       statusCode: 400,
@@ -287,43 +322,41 @@ describe('GET /instagram/oauth/callback', () => {
       message: expect.stringContaining('invalid, already used or expired'),
     });
 
-    const expired = await authorize(user);
+    const expired = await authorize(user, cookie);
     await t.db.none(
       `UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE state_hash = $1`,
-      [hashOf(expired.state)],
+      [hashOf(expired.state, expired.binding)],
     );
     const late = await consent(expired.url, { approve: 'northwind.coffee' });
-    expect((await call(late)).status).toBe(400);
+    expect((await call(late, { cookie })).status).toBe(400);
 
     const unknown = randomBytes(32).toString('base64url');
-    expect((await call(`/instagram/oauth/callback?code=abc&state=${unknown}`)).status).toBe(400);
-    expect((await call('/instagram/oauth/callback?code=abc&state=short')).status).toBe(400);
-    expect((await call('/instagram/oauth/callback?code=abc')).status).toBe(400);
-    expect((await call('/instagram/oauth/callback')).status).toBe(400);
+    const refused = async (path: string) => (await call(path, { cookie })).status;
+    expect(await refused(`/instagram/oauth/callback?code=abc&state=${unknown}`)).toBe(400);
+    expect(await refused('/instagram/oauth/callback?code=abc&state=short')).toBe(400);
+    expect(await refused('/instagram/oauth/callback?code=abc')).toBe(400);
+    expect(await refused('/instagram/oauth/callback')).toBe(400);
     // Repeated or oversized parameters are refused before anything is looked up.
-    const valid = await authorize(user);
+    const valid = await authorize(user, cookie);
     expect(
-      (await call(`/instagram/oauth/callback?state=${valid.state}&state=${valid.state}`)).status,
+      await refused(`/instagram/oauth/callback?state=${valid.state}&state=${valid.state}`),
     ).toBe(400);
     expect(
-      (await call(`/instagram/oauth/callback?state=${valid.state}&code=${'a'.repeat(3000)}`))
-        .status,
+      await refused(`/instagram/oauth/callback?state=${valid.state}&code=${'a'.repeat(3000)}`),
     ).toBe(400);
     // …and the state they carried is still usable.
-    expect(
-      await count('SELECT 1 FROM oauth_states WHERE state_hash = $1', [hashOf(valid.state)]),
-    ).toBe(1);
+    expect(await stateRows(valid.state, valid.binding)).toBe(1);
 
     expect(await count('SELECT 1 FROM client_accounts')).toBe(accounts);
   });
 
-  it('lets the state decide the user, whoever completes the callback', async () => {
+  it("lets the state decide the user, not the session the callback's browser carries", async () => {
     const starter = await registerUser(t.url);
     const other = await registerUser(t.url);
-    const { url } = await authorize(starter);
+    const { url, cookie } = await authorize(starter);
     const callback = await consent(url, { approve: 'lena.bakes' });
-    // The other user's session on the callback changes nothing.
-    const res = await call(callback, { cookie: other.cookie });
+    // Another user's session in the same browser changes nothing.
+    const res = await call(callback, { cookie: `${cookie}; ${other.cookie}` });
     const accountId = landing(res).searchParams.get('connected');
     const row = await accountRow(emulatorAccount('lena.bakes').userId);
     expect(row).toMatchObject({ id: accountId, user_id: starter.userId });
@@ -332,26 +365,27 @@ describe('GET /instagram/oauth/callback', () => {
 
   it('sends a refused consent back to the page, consuming the state', async () => {
     const user = await registerUser(t.url);
-    const { url } = await authorize(user);
+    const { url, cookie } = await authorize(user);
     const callback = await consent(url, { deny: true });
     expect(callback).toContain('error=access_denied');
     // Meta may add parameters of its own: ignored, not refused.
-    const res = await call(`${callback}&some_new_meta_param=1`);
+    const res = await call(`${callback}&some_new_meta_param=1`, { cookie });
     const target = landing(res);
     expect(target.searchParams.get('error')).toBe('access_denied');
     expect(target.searchParams.get('error_description')).toBe(
       'You did not allow ssell to access the Instagram account.',
     );
     expect(target.searchParams.has('connected')).toBe(false);
-    expect((await call(callback)).status).toBe(400);
+    expect((await call(callback, { cookie })).status).toBe(400);
     expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(0);
   });
 
   it("never reflects Meta's error text into the page", async () => {
     const user = await registerUser(t.url);
-    const { state } = await authorize(user);
+    const { state, cookie } = await authorize(user);
     const res = await call(
       `/instagram/oauth/callback?state=${state}&error=%3Cscript%3E&error_description=%3Cb%3Ephish%3C%2Fb%3E`,
+      { cookie },
     );
     const target = landing(res);
     expect(target.searchParams.get('error')).toBe('authorization_failed');
@@ -360,8 +394,10 @@ describe('GET /instagram/oauth/callback', () => {
 
   it('redirects with an error and writes nothing when Instagram refuses the code', async () => {
     const user = await registerUser(t.url);
-    const { state } = await authorize(user);
-    const res = await call(`/instagram/oauth/callback?code=AQnotarealcode&state=${state}`);
+    const { state, cookie } = await authorize(user);
+    const res = await call(`/instagram/oauth/callback?code=AQnotarealcode&state=${state}`, {
+      cookie,
+    });
     const target = landing(res);
     expect(target.searchParams.get('error')).toBe('code_rejected');
     expect(target.searchParams.get('error_description')).toMatch(/expired or was already used/);
@@ -370,14 +406,16 @@ describe('GET /instagram/oauth/callback', () => {
     expect(exchanges.at(-1)).toMatchObject({ status: 400 });
 
     // A code without a state's owner never reaches Meta; one with no code is an incomplete answer.
-    const again = await authorize(user);
-    const incomplete = landing(await call(`/instagram/oauth/callback?state=${again.state}`));
+    const again = await authorize(user, cookie);
+    const incomplete = landing(
+      await call(`/instagram/oauth/callback?state=${again.state}`, { cookie }),
+    );
     expect(incomplete.searchParams.get('error')).toBe('invalid_request');
   });
 
   it('redirects with an error and writes nothing when the profile cannot be fetched', async () => {
     const user = await registerUser(t.url);
-    const { url } = await authorize(user);
+    const { url, cookie } = await authorize(user);
     const callback = await consent(url, { approve: 'northwind.coffee' });
     const before = {
       accounts: await count('SELECT 1 FROM client_accounts'),
@@ -388,7 +426,7 @@ describe('GET /instagram/oauth/callback', () => {
     // The code exchange and the long-lived exchange pass; the profile call is rate-limited.
     emu.state.inject({ kind: 'hang', delayMs: 0, count: 2 });
     emu.state.inject({ kind: 'rate_limit_account', regainMinutes: 5 });
-    const target = landing(await call(callback));
+    const target = landing(await call(callback, { cookie }));
     expect(target.searchParams.get('error')).toBe('rate_limited');
     expect(emu.state.listInjections()).toEqual([]);
     expect(emu.state.requests().at(-1)).toMatchObject({ path: '/v25.0/me', status: 400 });
@@ -400,10 +438,10 @@ describe('GET /instagram/oauth/callback', () => {
     }).toEqual(before);
 
     // Instagram down (5xx beyond the client's retry): same, with its own reason.
-    const second = await authorize(user);
+    const second = await authorize(user, cookie);
     const callback2 = await consent(second.url, { approve: 'northwind.coffee' });
     emu.state.inject({ kind: 'transient', count: 2 });
-    const down = landing(await call(callback2));
+    const down = landing(await call(callback2, { cookie }));
     expect(down.searchParams.get('error')).toBe('instagram_unavailable');
     expect(await count('SELECT 1 FROM client_accounts')).toBe(before.accounts);
   });
@@ -414,9 +452,9 @@ describe('GET /instagram/oauth/callback', () => {
     const accountId = await connect(owner, 'metricsaurus2');
     const tokenBefore = await tokenRow(accountId);
 
-    const { url } = await authorize(intruder);
+    const { url, cookie } = await authorize(intruder);
     const callback = await consent(url, { approve: 'metricsaurus2' });
-    const target = landing(await call(callback));
+    const target = landing(await call(callback, { cookie }));
     expect(target.searchParams.get('error')).toBe('account_in_use');
     expect(target.searchParams.get('error_description')).toMatch(/another ssell user/);
 
@@ -447,6 +485,135 @@ describe('GET /instagram/oauth/callback', () => {
     expect(latestLongToken('reconnector')).not.toBe(firstToken);
     expect(await eventTypes(accountId)).toEqual(['connected', 'reconnected', 'status_changed']);
     expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(1);
+  });
+});
+
+describe('the browser binding (ssell_oauth cookie)', () => {
+  /** The attributes of the `ssell_oauth` Set-Cookie header, value first. */
+  function bindingCookieAttributes(res: HttpResult): string[] {
+    const header = res.headers.getSetCookie().find((c) => c.startsWith(`${BINDING_COOKIE}=`));
+    expect(header).toBeDefined();
+    return header!.split(';').map((part) => part.trim());
+  }
+
+  it('is HttpOnly, SameSite=Lax, Path=/instagram/oauth, Max-Age=600, on both answers', async () => {
+    const user = await registerUser(t.url);
+    for (const path of ['/instagram/oauth/authorize', '/instagram/oauth/authorize?format=json']) {
+      const res = await call(path, { token: user.token });
+      expect(res.status).toBe(path.endsWith('json') ? 200 : 302);
+      const [pair, ...attributes] = bindingCookieAttributes(res);
+      expect(pair).toMatch(/^ssell_oauth=[A-Za-z0-9_-]{43}$/);
+      // Not Secure outside production (the tests speak plain HTTP, like `npm start` locally).
+      expect(attributes.sort()).toEqual(
+        ['HttpOnly', 'Max-Age=600', 'Path=/instagram/oauth', 'SameSite=Lax'].sort(),
+      );
+    }
+  });
+
+  it('refuses a callback without the cookie with 400 and consumes nothing', async () => {
+    const user = await registerUser(t.url);
+    const { url, state, cookie, binding } = await authorize(user);
+    const callback = await consent(url, { approve: 'binding.late' });
+    const accounts = await count('SELECT 1 FROM client_accounts');
+
+    // No cookie at all, or only the session cookie: the same answer as an unknown state.
+    for (const headers of [{}, { cookie: user.cookie }]) {
+      const res = await call(callback, headers);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: INVALID_STATE_MESSAGE,
+      });
+    }
+    expect(await stateRows(state, binding)).toBe(1);
+    expect(await count('SELECT 1 FROM client_accounts')).toBe(accounts);
+
+    // The browser that started it still completes it.
+    const id = landing(await call(callback, { cookie })).searchParams.get('connected');
+    const row = await accountRow(emulatorAccount('binding.late').userId);
+    expect(row).toMatchObject({ id, user_id: user.userId });
+    expect(await stateRows(state, binding)).toBe(0);
+  });
+
+  it("refuses another browser's binding: a connect link sent to somebody else attaches nothing", async () => {
+    const attacker = await registerUser(t.url);
+    const victim = await registerUser(t.url);
+    // The attacker starts a connect in their own browser and sends the consent URL on.
+    const phish = await authorize(attacker);
+    // The victim's browser has a binding of its own from an earlier connect of theirs.
+    const victimBrowser = await authorize(victim);
+    expect(victimBrowser.binding).not.toBe(phish.binding);
+    const callback = await consent(phish.url, { approve: 'binding.victim' });
+
+    for (const cookie of [
+      `${victimBrowser.cookie}; ${victim.cookie}`,
+      // A well-formed binding nobody issued, and a malformed one.
+      `${BINDING_COOKIE}=${randomBytes(32).toString('base64url')}`,
+      `${BINDING_COOKIE}=short`,
+    ]) {
+      const res = await call(callback, { cookie });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toBe(INVALID_STATE_MESSAGE);
+    }
+    expect(await accountRow(emulatorAccount('binding.victim').userId)).toBeNull();
+    expect(
+      await count('SELECT 1 FROM client_accounts WHERE user_id = ANY($1::uuid[])', [
+        [attacker.userId, victim.userId],
+      ]),
+    ).toBe(0);
+    // Nothing was consumed: neither the attacker's state nor the victim's own.
+    expect(await stateRows(phish.state, phish.binding)).toBe(1);
+    expect(await stateRows(victimBrowser.state, victimBrowser.binding)).toBe(1);
+  });
+
+  it('keeps one binding per browser, so two tabs can connect at once', async () => {
+    const user = await registerUser(t.url);
+    const tab1 = await authorize(user);
+    const tab2 = await authorize(user, `${tab1.cookie}; ${user.cookie}`);
+    expect(tab2.binding).toBe(tab1.binding);
+    expect(tab2.state).not.toBe(tab1.state);
+    // Another browser gets another binding; a malformed cookie is replaced, not reused.
+    const elsewhere = await authorize(user);
+    expect(elsewhere.binding).not.toBe(tab1.binding);
+    const repaired = await authorize(user, `${BINDING_COOKIE}=not-a-binding`);
+    expect(repaired.binding).not.toBe('not-a-binding');
+
+    const callback1 = await consent(tab1.url, { approve: 'binding.tab1' });
+    const callback2 = await consent(tab2.url, { approve: 'binding.tab2' });
+    // Finished in the other order; the cookie survives the first callback.
+    const second = landing(await call(callback2, { cookie: tab1.cookie }));
+    const first = landing(await call(callback1, { cookie: tab1.cookie }));
+    expect((await accountRow(emulatorAccount('binding.tab1').userId)).id).toBe(
+      first.searchParams.get('connected'),
+    );
+    expect((await accountRow(emulatorAccount('binding.tab2').userId)).id).toBe(
+      second.searchParams.get('connected'),
+    );
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(2);
+  });
+});
+
+describe('the browser binding in production', () => {
+  it('is Secure', async () => {
+    const prod = await startTestApp({
+      NODE_ENV: 'production',
+      PUBLIC_URL,
+      INSTAGRAM_APP_ID: emu.appId,
+      INSTAGRAM_APP_SECRET: emu.appSecret,
+      INSTAGRAM_OAUTH_URL: emu.url,
+      INSTAGRAM_API_URL: emu.url,
+      INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
+    });
+    try {
+      const user = await registerUser(prod.url);
+      const res = await http(prod.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
+      expect(res.status).toBe(302);
+      const header = res.headers.getSetCookie().find((c) => c.startsWith(`${BINDING_COOKIE}=`));
+      expect(header?.split(';').map((part) => part.trim())).toContain('Secure');
+    } finally {
+      await prod.close();
+    }
   });
 });
 

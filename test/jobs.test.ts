@@ -14,7 +14,7 @@ import {
 } from '../src/modules/instagram/jobs/instagram-jobs.scheduler';
 import { RESCHEDULE_JITTER_MS } from '../src/modules/instagram/jobs/job-failure';
 import { startTestApp, type TestApp } from './helpers/app';
-import { http, registerUser } from './helpers/http';
+import { cookieFrom, http, registerUser } from './helpers/http';
 
 const PUBLIC_URL = 'http://ssell.test';
 const HOUR = 60 * 60 * 1000;
@@ -42,11 +42,13 @@ async function until<T>(
 
 async function connect(username: string): Promise<string> {
   const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
+  // The callback only accepts the state from the browser that started it.
+  const cookie = cookieFrom(authorize.headers, 'ssell_oauth');
   const dialog = new URL(authorize.headers.get('location')!);
   dialog.searchParams.set('__approve', username);
   const consent = await fetch(dialog, { redirect: 'manual' });
   const back = new URL(consent.headers.get('location')!);
-  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`);
+  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`, { cookie });
   const id = new URL(callback.headers.get('location')!).searchParams.get('connected');
   expect(id).toMatch(/^[0-9a-f-]{36}$/);
   return id!;
@@ -73,6 +75,21 @@ const account = (id: string) =>
     `SELECT status, last_sync_at, metadata, token_expires_at FROM client_accounts WHERE id = $1`,
     [id],
   );
+
+/** Backdates a stored token: obtained `issuedAgo` ms ago, expiring `expiresIn` ms from now. */
+const setToken = (id: string, issuedAgo: number, expiresIn: number) =>
+  t.db.tx(async (tx) => {
+    await tx.none(
+      `UPDATE account_tokens SET issued_at = now() - make_interval(secs => $2),
+         expires_at = now() + make_interval(secs => $3) WHERE account_id = $1`,
+      [id, issuedAgo / 1000, expiresIn / 1000],
+    );
+    await tx.none(
+      `UPDATE client_accounts SET token_expires_at = now() + make_interval(secs => $2)
+       WHERE id = $1`,
+      [id, expiresIn / 1000],
+    );
+  });
 
 /** Connect, then wait until the connect's own sync has finished, so later steps start quiet. */
 async function connectedAndSynced(username: string): Promise<string> {
@@ -134,7 +151,11 @@ describe('account.sync', () => {
       return res.body.lastSyncAt ? res.body : null;
     }, 'lastSyncAt');
     expect(synced).toMatchObject({ status: 'active', followerCount: 321 });
-    const jobs = await jobsOf('account.sync', id);
+    // pg-boss records the completion just after the handler's transaction commits.
+    const jobs = await until(async () => {
+      const rows = await jobsOf('account.sync', id);
+      return rows.length > 0 && rows.every((j) => j.state === 'completed') && rows;
+    }, 'the sync job to complete');
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ state: 'completed', retry_count: 0 });
     expect(jobs[0]!.data).toEqual({ accountId: id, reason: 'connect' });
@@ -240,19 +261,6 @@ describe('tokens.refresh-sweep', () => {
         connectedAndSynced(u),
       ),
     );
-    const setToken = (id: string, issuedAgo: number, expiresIn: number) =>
-      t.db.tx(async (tx) => {
-        await tx.none(
-          `UPDATE account_tokens SET issued_at = now() - make_interval(secs => $2),
-             expires_at = now() + make_interval(secs => $3) WHERE account_id = $1`,
-          [id, issuedAgo / 1000, expiresIn / 1000],
-        );
-        await tx.none(
-          `UPDATE client_accounts SET token_expires_at = now() + make_interval(secs => $2)
-           WHERE id = $1`,
-          [id, expiresIn / 1000],
-        );
-      });
     await setToken(ripe!, 30 * HOUR, 3 * DAY);
     await setToken(young!, 2 * HOUR, 3 * DAY);
     await setToken(distant!, 30 * DAY, 30 * DAY);
@@ -305,6 +313,71 @@ describe('tokens.refresh-sweep', () => {
     // A second sweep finds nothing more to do for it.
     await t.app.get(AccountSweepsProcessor).refreshSweep();
     expect(await jobsOf('account.refresh-token', ripe!)).toHaveLength(1);
+  });
+
+  it('also refreshes accounts waiting in rate_limited or error; never expired or disconnected ones', async () => {
+    const names = ['failed', 'limited', 'lapsed', 'dead', 'gone'] as const;
+    const ids = Object.fromEntries(
+      await Promise.all(
+        names.map(async (n) => [n, await connectedAndSynced(`refresh.${n}`)] as const),
+      ),
+    ) as Record<(typeof names)[number], string>;
+    for (const n of names) {
+      await setToken(ids[n], 30 * HOUR, n === 'lapsed' ? -HOUR : 3 * DAY);
+    }
+    const setStatus = (id: string, status: string, metadata: Record<string, unknown> = {}) =>
+      t.db.none(
+        `UPDATE client_accounts SET status = $2, metadata = metadata || $3::jsonb WHERE id = $1`,
+        [id, status, metadata],
+      );
+    const failure = { code: '2', message: 'Service temporarily unavailable' };
+    // A week of failed syncs must not cost the account its token as well.
+    await setStatus(ids.failed, 'error', {
+      errorDetails: { ...failure, timestamp: new Date().toISOString() },
+    });
+    await setStatus(ids.limited, 'rate_limited', {
+      rateLimitedUntil: new Date(Date.now() + HOUR).toISOString(),
+    });
+    await setStatus(ids.lapsed, 'error', {
+      errorDetails: { ...failure, timestamp: new Date().toISOString() },
+    });
+    await setStatus(ids.dead, 'token_expired');
+    await setStatus(ids.gone, 'disconnected');
+    emu.state.advanceClock(25 * HOUR);
+
+    await t.app.get(AccountSweepsProcessor).refreshSweep();
+    const queued = async (id: string) => (await jobsOf('account.refresh-token', id)).length;
+    expect({
+      failed: await queued(ids.failed),
+      limited: await queued(ids.limited),
+      lapsed: await queued(ids.lapsed),
+      dead: await queued(ids.dead),
+      gone: await queued(ids.gone),
+    }).toEqual({ failed: 1, limited: 1, lapsed: 0, dead: 0, gone: 0 });
+    // A failed account whose token ran out meanwhile now says so, instead of staying `error`.
+    expect((await account(ids.lapsed)).status).toBe('token_expired');
+    expect((await account(ids.dead)).status).toBe('token_expired');
+    expect((await account(ids.gone)).status).toBe('disconnected');
+
+    // The refreshes run: new 60-day tokens. The status is the sync's business; it stays.
+    for (const [id, status] of [
+      [ids.failed, 'error'],
+      [ids.limited, 'rate_limited'],
+    ] as const) {
+      const refreshed = await until(
+        () =>
+          t.db.oneOrNone<{ expires_at: Date }>(
+            `SELECT expires_at FROM account_tokens
+             WHERE account_id = $1 AND last_refreshed_at IS NOT NULL`,
+            [id],
+          ),
+        `the refresh of ${status} account to be stored`,
+      );
+      expect(refreshed.expires_at.getTime()).toBeGreaterThan(Date.now() + 59 * DAY);
+      const row = await account(id);
+      expect(row.token_expires_at.getTime()).toBe(refreshed.expires_at.getTime());
+      expect(row.status).toBe(status);
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { startTestApp, type TestApp } from './helpers/app';
-import { http, registerUser, type HttpResult } from './helpers/http';
+import { cookieFrom, http, registerUser, type HttpResult } from './helpers/http';
 
 const PUBLIC_URL = 'http://ssell.test';
 
@@ -49,11 +49,13 @@ const form = (signed: string) => `signed_request=${encodeURIComponent(signed)}`;
 /** IG-001's flow through the emulator's consent shortcut; the new account's id. */
 async function connect(user: User, username: string): Promise<string> {
   const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
+  // The callback only accepts the state from the browser that started it.
+  const cookie = cookieFrom(authorize.headers, 'ssell_oauth');
   const dialog = new URL(authorize.headers.get('location')!);
   dialog.searchParams.set('__approve', username);
   const consent = await fetch(dialog, { redirect: 'manual' });
   const back = new URL(consent.headers.get('location')!);
-  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`);
+  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`, { cookie });
   const id = new URL(callback.headers.get('location')!).searchParams.get('connected');
   expect(id).toMatch(/^[0-9a-f-]{36}$/);
   return id!;

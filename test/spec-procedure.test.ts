@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { startTestApp, type TestApp } from './helpers/app';
-import { http, registerUser } from './helpers/http';
+import { cookieFrom, http, registerUser } from './helpers/http';
 
 const PUBLIC_URL = 'http://ssell.test';
 
@@ -20,10 +20,15 @@ async function call(method: string, path: string, options: Parameters<typeof htt
   return res;
 }
 
-/** IG-001's flow: authorize, consent in the (emulated) Instagram page, callback. */
+/**
+ * IG-001's flow: authorize, consent in the (emulated) Instagram page, callback. The callback comes
+ * from the same browser: it carries the `ssell_oauth` cookie that authorize set.
+ */
 async function connectViaOAuth(token: string, username: string): Promise<string> {
   const authorize = await call('GET', '/instagram/oauth/authorize', { token });
   expect(authorize.status).toBe(302);
+  const browserBinding = cookieFrom(authorize.headers, 'ssell_oauth');
+  expect(browserBinding).toBeDefined();
   const consent = await fetch(`${authorize.headers.get('location')}&__approve=${username}`, {
     redirect: 'manual',
   });
@@ -31,7 +36,7 @@ async function connectViaOAuth(token: string, username: string): Promise<string>
   const back = new URL(consent.headers.get('location')!);
   codes.push(back.searchParams.get('code')!);
   expect(`${back.origin}${back.pathname}`).toBe(`${PUBLIC_URL}/instagram/oauth/callback`);
-  const callback = await call('GET', `${back.pathname}${back.search}`);
+  const callback = await call('GET', `${back.pathname}${back.search}`, { cookie: browserBinding });
   expect(callback.status).toBe(302);
   const landed = new URL(callback.headers.get('location')!);
   expect(landed.origin).toBe(PUBLIC_URL);

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyRequestsException } from '../errors/too-many-requests.exception';
+import { loggableError } from '../logging/loggable-error';
 
 export interface ErrorBody {
   statusCode: number;
@@ -127,22 +128,6 @@ function messageOf(response: string | object): string {
 }
 
 /**
- * What of an unexpected error goes to the log: its class, message, code and stack. Not its other
- * properties: pg-promise attaches the failed query with its values (a password hash, a sealed
- * token), and client errors may carry request details.
- */
-function loggableError(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const code = (error as { code?: unknown }).code;
-  return {
-    type: error.name,
-    message: error.message,
-    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-    stack: error.stack,
-  };
-}
-
-/**
  * The one place an error becomes a reply: `{statusCode, error, message, requestId}` for every
  * failure. Unknown errors are logged with the request id and answered 500 without detail.
  */
@@ -158,7 +143,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const route = `${request.method} ${request.routeOptions?.url ?? 'unknown route'}`;
     if (mapped.status === 500) {
       this.logger.error(
-        { err: loggableError(exception), requestId: request.id },
+        { err: loggableError(exception, { stack: true }), requestId: request.id },
         `unhandled error for ${route}`,
       );
     } else if (mapped.status > 500) {

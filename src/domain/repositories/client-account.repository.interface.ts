@@ -80,6 +80,14 @@ export interface IClientAccountRepository {
   updateMetadata(id: string, metadata: AccountMetadata, tx?: Queryable): Promise<void>;
   /** Active accounts whose token expires within `hours` (an integer, 1..8760). */
   findExpiringSoon(hours: number): Promise<ClientAccount[]>;
+  /**
+   * What the token-refresh sweep visits: accounts whose token expires within `hours` (an integer,
+   * 1..8760), soonest first, at most `limit` (an integer, 1..10000). Unlike `findExpiringSoon`
+   * (the spec's contract: active only) this includes `rate_limited` and `error` accounts, whose
+   * token still works and would otherwise lapse while they wait for a good sync; expired and
+   * disconnected ones only a reconnect fixes.
+   */
+  findRefreshable(hours: number, limit: number): Promise<ClientAccount[]>;
   countByUserId(userId: string): Promise<number>;
 
   /** Keyset page in `created_at DESC, id DESC` order. */

@@ -4,6 +4,7 @@ import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import type { Db } from '../database/database';
 import { PG } from '../database/database.module';
 import type { InstagramUsage } from './usage-headers';
+import { loggableError } from '../../common/logging/loggable-error';
 
 export interface UsageSnapshot {
   scope: string;
@@ -44,7 +45,7 @@ export class ApiUsageRecorder {
     }
     if (rows.length === 0) return;
     void this.persist(rows, usage.observedAt).catch((error: unknown) =>
-      this.logger.warn({ err: error }, 'could not record Instagram API usage'),
+      this.logger.warn({ err: loggableError(error) }, 'could not record Instagram API usage'),
     );
   }
 

@@ -11,6 +11,7 @@ import type { AppConfig } from '../../config/config';
 import type { Queryable } from '../database/database';
 import { DATABASE_URL } from '../database/database.module';
 import { JOB_NAMES, type JobName, type JobPayloads } from './job-names';
+import { loggableError } from '../../common/logging/loggable-error';
 
 export interface EnqueueOptions {
   /** Enqueue inside the caller's transaction: the job exists only if the transaction commits. */
@@ -26,9 +27,6 @@ export interface Job<N extends JobName> {
   name: N;
   data: JobPayloads[N];
 }
-
-/** Thrown by a handler to end a job without retries (the failure is permanent). */
-export class PermanentJobError extends Error {}
 
 /**
  * The durable job queue: pg-boss on the service's own PostgreSQL. Every process can enqueue; only
@@ -56,7 +54,9 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
       retryBackoff: true,
       expireInMinutes: 15,
     });
-    this.boss.on('error', (error) => this.logger.error({ err: error }, 'job queue error'));
+    this.boss.on('error', (error) =>
+      this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error'),
+    );
   }
 
   get workersEnabled(): boolean {

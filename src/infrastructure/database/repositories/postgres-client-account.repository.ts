@@ -156,6 +156,24 @@ function toAccount(row: AccountRow): ClientAccount {
 }
 
 const MAX_EXPIRY_WINDOW_HOURS = 24 * 365;
+const MAX_REFRESH_BATCH = 10_000;
+
+function checkExpiryWindow(hours: number): void {
+  if (!Number.isInteger(hours) || hours < 1 || hours > MAX_EXPIRY_WINDOW_HOURS) {
+    throw new RangeError(`hours must be an integer from 1 to ${MAX_EXPIRY_WINDOW_HOURS}`);
+  }
+}
+
+// The statuses a refresh can still help: the token works, the account only waits for a good sync.
+const findRefreshable = new PreparedStatement({
+  name: 'accounts-find-refreshable',
+  text: `SELECT ${COLUMNS} FROM client_accounts
+         WHERE token_expires_at IS NOT NULL
+           AND token_expires_at < NOW() + make_interval(hours => $1)
+           AND status IN ('active', 'rate_limited', 'error')
+         ORDER BY token_expires_at, id
+         LIMIT $2`,
+});
 
 @Injectable()
 export class PostgresClientAccountRepository implements IClientAccountRepository {
@@ -271,9 +289,7 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
   }
 
   async findExpiringSoon(hours: number): Promise<ClientAccount[]> {
-    if (!Number.isInteger(hours) || hours < 1 || hours > MAX_EXPIRY_WINDOW_HOURS) {
-      throw new RangeError(`hours must be an integer from 1 to ${MAX_EXPIRY_WINDOW_HOURS}`);
-    }
+    checkExpiryWindow(hours);
     const rows = await this.db.manyOrNone<AccountRow>(
       `SELECT ${COLUMNS} FROM client_accounts
        WHERE token_expires_at IS NOT NULL
@@ -282,6 +298,15 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
        ORDER BY token_expires_at`,
       [hours],
     );
+    return rows.map(toAccount);
+  }
+
+  async findRefreshable(hours: number, limit: number): Promise<ClientAccount[]> {
+    checkExpiryWindow(hours);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_REFRESH_BATCH) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_REFRESH_BATCH}`);
+    }
+    const rows = await this.db.manyOrNone<AccountRow>(findRefreshable, [hours, limit]);
     return rows.map(toAccount);
   }
 

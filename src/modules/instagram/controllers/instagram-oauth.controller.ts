@@ -1,4 +1,4 @@
-import { Controller, Get, Query, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -10,9 +10,11 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
 import { SESSION_COOKIE } from '../../auth/session-token';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import {
@@ -23,15 +25,29 @@ import {
   OAuthInfoResponseDto,
   permissive,
 } from '../dto/oauth.dto';
-import { InstagramConnectService } from '../services/instagram-connect.service';
+import {
+  InstagramConnectService,
+  OAUTH_BINDING_COOKIE,
+  OAUTH_STATE_TTL_SECONDS,
+} from '../services/instagram-connect.service';
 
 // The URLs carry a state or a code: no cache may keep them.
 const NO_STORE = 'no-store';
+/** The binding cookie goes only to these routes, never to the rest of the API. */
+const OAUTH_BINDING_COOKIE_PATH = '/instagram/oauth';
+
+const BINDING_COOKIE_DOC =
+  `\`${OAUTH_BINDING_COOKIE}\`: HttpOnly, SameSite=Lax (it must come back on Instagram's top-level redirect), ` +
+  `Secure in production, Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}. 32 random bytes ` +
+  '(base64url) binding the state to this browser; an existing well-formed value is kept, so several tabs can connect at once.';
 
 @ApiTags('Instagram OAuth')
 @Controller('instagram/oauth')
 export class InstagramOAuthController {
-  constructor(private readonly connect: InstagramConnectService) {}
+  constructor(
+    private readonly connect: InstagramConnectService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   @Get('authorize')
   @UseGuards(SessionGuard)
@@ -39,19 +55,37 @@ export class InstagramOAuthController {
   @ApiCookieAuth(SESSION_COOKIE)
   @ApiOperation({
     summary: "Start connecting an Instagram account: redirect to Instagram's consent page",
-    description:
-      'Creates a single-use state (10 minutes) bound to the signed-in user. `?format=json` answers 200 {url} for single-page clients instead of redirecting.',
+    description: `Creates a single-use state (10 minutes) bound to the signed-in user and to this browser: the response sets the \`${OAUTH_BINDING_COOKIE}\` cookie, and the callback accepts the state only from a browser that sends it back (an authorize URL opened in another browser, e.g. one sent to somebody else, fails there with 400). \`?format=json\` answers 200 {url} for single-page clients instead of redirecting; it sets the cookie too, so call it from the page's own origin (fetch with credentials) before navigating to the URL.`,
   })
-  @ApiFoundResponse({ description: "Redirect to Instagram's consent page" })
-  @ApiOkResponse({ type: AuthorizeUrlResponseDto, description: 'With `?format=json`' })
+  @ApiFoundResponse({
+    description: "Redirect to Instagram's consent page",
+    headers: { 'Set-Cookie': { description: BINDING_COOKIE_DOC, schema: { type: 'string' } } },
+  })
+  @ApiOkResponse({
+    type: AuthorizeUrlResponseDto,
+    description: 'With `?format=json`',
+    headers: { 'Set-Cookie': { description: BINDING_COOKIE_DOC, schema: { type: 'string' } } },
+  })
   @ApiUnauthorizedResponse({ type: ErrorResponseDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Unknown query parameter' })
   async authorize(
     @GetUserId() userId: string,
     @Query() query: AuthorizeQueryDto,
+    @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const url = await this.connect.startAuthorization(userId);
+    const { url, binding } = await this.connect.startAuthorization(
+      userId,
+      request.cookies[OAUTH_BINDING_COOKIE],
+    );
+    // Set again even when reused: its ten minutes restart with the newest state's.
+    void reply.setCookie(OAUTH_BINDING_COOKIE, binding, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.config.isProduction,
+      path: OAUTH_BINDING_COOKIE_PATH,
+      maxAge: OAUTH_STATE_TTL_SECONDS,
+    });
     void reply.header('cache-control', NO_STORE);
     if (query.format === 'json') {
       const body: AuthorizeUrlResponseDto = { url };
@@ -75,8 +109,7 @@ export class InstagramOAuthController {
   @Get('callback')
   @ApiOperation({
     summary: 'Where Instagram sends the person back (no session: the state names the user)',
-    description:
-      'Exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to `/?connected=<accountId>`. Instagram or consent failures redirect to `/?error=<reason>&error_description=<text>`. Unknown parameters are ignored.',
+    description: `Needs the \`${OAUTH_BINDING_COOKIE}\` cookie that /authorize set in the same browser: without it, or with another browser's, the state is refused with 400 like an unknown one and stays usable by the browser that started it (the cookie is not cleared; it expires by itself). Exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to \`/?connected=<accountId>\`. Instagram or consent failures redirect to \`/?error=<reason>&error_description=<text>\`. Unknown parameters are ignored.`,
   })
   // Decorators apply bottom-up: listed in reverse so the document reads code, state, error….
   @ApiQuery({ name: 'error_description', required: false })
@@ -93,14 +126,18 @@ export class InstagramOAuthController {
   })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
-    description: 'Missing, unknown, used or expired state; or a parameter too long',
+    description: `Missing, unknown, used or expired state; a state started in another browser (no \`${OAUTH_BINDING_COOKIE}\` cookie, or another one); or a parameter too long`,
   })
   async callback(
     // An interface type: the global pipe, which refuses unknown parameters, leaves it alone.
     @Query(permissive(OAuthCallbackQueryDto)) query: OAuthCallbackQuery,
+    @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const target = await this.connect.completeAuthorization(query);
+    const target = await this.connect.completeAuthorization(
+      query,
+      request.cookies[OAUTH_BINDING_COOKIE],
+    );
     void reply.header('cache-control', NO_STORE).redirect(target, 302);
   }
 }

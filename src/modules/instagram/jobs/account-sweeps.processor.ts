@@ -15,6 +15,8 @@ import { accountJobKey } from './job-failure';
 
 /** Long-lived tokens last 60 days; a week's margin survives a few days of failed refreshes. */
 export const REFRESH_WINDOW_HOURS = 168;
+/** Accounts visited per refresh sweep (hourly), soonest expiry first; the rest wait an hour. */
+export const REFRESH_SWEEP_BATCH = 1000;
 /** Every account is synced about daily… */
 export const SYNC_STALE_HOURS = 24;
 /** …and sooner when its profile picture URL is about to stop working… */
@@ -58,13 +60,17 @@ export class AccountSweepsProcessor {
   }
 
   /**
-   * `tokens.refresh-sweep`: active accounts whose token expires within the window get a refresh
-   * queued, if Meta would accept one (long-lived, at least 24 hours old, not yet expired). A token
-   * already past its expiry cannot be refreshed: the account is marked `token_expired` so the
-   * page asks for a reconnect.
+   * `tokens.refresh-sweep`: accounts whose token expires within the window get a refresh queued,
+   * if Meta would accept one (long-lived, at least 24 hours old, not yet expired). That includes
+   * `rate_limited` and `error` accounts (see `findRefreshable`): their token still works, and a
+   * week of failed syncs must not cost them the token too. A token already past its expiry
+   * cannot be refreshed: the account is marked `token_expired` so the page asks for a reconnect.
    */
   async refreshSweep(now: Date = new Date()): Promise<RefreshSweepResult> {
-    const candidates = await this.accounts.getExpiringAccounts(REFRESH_WINDOW_HOURS);
+    const candidates = await this.accountRepository.findRefreshable(
+      REFRESH_WINDOW_HOURS,
+      REFRESH_SWEEP_BATCH,
+    );
     let queued = 0;
     let expired = 0;
     for (const account of candidates) {

@@ -141,6 +141,9 @@ class FakeAccounts implements IClientAccountRepository {
     this.expiringHours.push(hours);
     return [];
   }
+  async findRefreshable(): Promise<ClientAccount[]> {
+    throw new Error('not used by the service');
+  }
   async countByUserId(userId: string) {
     return (await this.findByUserId(userId)).length;
   }

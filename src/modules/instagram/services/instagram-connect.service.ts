@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestException, ConflictException, Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
@@ -18,7 +19,18 @@ import { InstagramAccountService } from './instagram-account.service';
 export const OAUTH_STATE_TTL_SECONDS = 600;
 /** A few tabs may start a connect at once; more than this is somebody clicking in a loop. */
 export const MAX_OAUTH_STATES_PER_USER = 10;
-const STATE_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+/**
+ * The HttpOnly cookie that binds a state to the browser that asked for it (login-CSRF /
+ * consent-phishing defence): an authorize URL sent to somebody else fails at the callback,
+ * because their browser does not carry this value.
+ */
+export const OAUTH_BINDING_COOKIE = 'ssell_oauth';
+/** Both the state and the binding are 32 random bytes, base64url. */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+function isWellFormedBinding(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_SHAPE.test(value);
+}
 
 /**
  * Why a connect failed, as the accounts page shows it (`/?error=<reason>&error_description=…`).
@@ -41,9 +53,12 @@ export type ConnectFailure = keyof typeof CONNECT_FAILURES;
 export const INVALID_STATE_MESSAGE =
   'This connect link is invalid, already used or expired. Start again from the accounts page.';
 
-function hashState(state: string): Buffer {
-  return createHash('sha256').update(state).digest();
+/** What `oauth_states` stores: the state alone is useless without the browser's binding. */
+function hashState(state: string, binding: string): Buffer {
+  return createHash('sha256').update(`${state}.${binding}`).digest();
 }
+
+const randomToken = (): string => randomBytes(32).toString('base64url');
 
 function failureOf(error: InstagramApiError): ConnectFailure {
   switch (error.kind) {
@@ -67,24 +82,11 @@ function failureOf(error: InstagramApiError): ConnectFailure {
 }
 
 /**
- * Only what identifies an unexpected failure, for logs: pino's error serializer would print every
- * property, and pg-promise errors carry the failed query's values.
- */
-export function errorSummary(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const code = (error as { code?: unknown }).code;
-  return {
-    type: error.name,
-    message: error.message,
-    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-  };
-}
-
-/**
- * IG-001, the connect: a single-use state bound to the user who starts it, then code → short-lived
- * token → long-lived token → profile → one transaction that creates (or re-activates) the account,
- * stores the token and queues its first sync. Nothing is written before that transaction, so a
- * failure anywhere earlier leaves no partial rows.
+ * IG-001, the connect: a single-use state bound to the user who starts it and to their browser
+ * (the `ssell_oauth` cookie), then code → short-lived token → long-lived token → profile → one
+ * transaction that creates (or re-activates) the account, stores the token and queues its first
+ * sync. Nothing is written before that transaction, so a failure anywhere earlier leaves no
+ * partial rows.
  */
 @Injectable()
 export class InstagramConnectService {
@@ -100,18 +102,27 @@ export class InstagramConnectService {
     this.logger = logger.child({ component: 'instagram-connect' });
   }
 
-  /** Instagram's consent page for a new state of `userId`. */
-  async startAuthorization(userId: string): Promise<string> {
+  /**
+   * Instagram's consent page for a new state of `userId`, bound to the browser's `binding` (the
+   * `ssell_oauth` cookie it sent). A missing or malformed binding is replaced by a fresh one; a
+   * well-formed one is kept, so several tabs of one browser can connect at once. The caller sets
+   * the returned binding as the cookie.
+   */
+  async startAuthorization(
+    userId: string,
+    currentBinding: string | undefined,
+  ): Promise<{ url: string; binding: string }> {
     // Expired states are useless; removing them here keeps the table small without a job.
     await this.states.purgeExpired();
-    const state = randomBytes(32).toString('base64url');
+    const binding = isWellFormedBinding(currentBinding) ? currentBinding : randomToken();
+    const state = randomToken();
     await this.states.create(
-      hashState(state),
+      hashState(state, binding),
       userId,
       OAUTH_STATE_TTL_SECONDS,
       MAX_OAUTH_STATES_PER_USER,
     );
-    return this.client.buildAuthorizeUrl({ state });
+    return { url: this.client.buildAuthorizeUrl({ state }), binding };
   }
 
   info(): { demo: boolean; scopes: string[] } {
@@ -122,11 +133,16 @@ export class InstagramConnectService {
   }
 
   /**
-   * Instagram's redirect back. A missing, unknown, used or expired state is a 400 (nobody to send
-   * anywhere); everything after the state is accepted ends in a redirect to the accounts page.
+   * Instagram's redirect back, with the `ssell_oauth` cookie the browser sent (`binding`). A
+   * missing, unknown, used or expired state, or one started in another browser (no binding, or
+   * another one), is a 400 (nobody to send anywhere) and consumes nothing; everything after the
+   * state is accepted ends in a redirect to the accounts page.
    */
-  async completeAuthorization(query: OAuthCallbackQuery): Promise<string> {
-    const userId = await this.consumeState(query.state);
+  async completeAuthorization(
+    query: OAuthCallbackQuery,
+    binding: string | undefined,
+  ): Promise<string> {
+    const userId = await this.consumeState(query.state, binding);
     if (query.error !== undefined) {
       this.logger.info({ userId, error: query.error.slice(0, 64) }, 'Instagram consent not given');
       return this.failed(
@@ -183,17 +199,22 @@ export class InstagramConnectService {
       }
       // The person is mid-flow in a browser: send them back to the page, not to a JSON error.
       this.logger.error(
-        { userId, err: errorSummary(error) },
+        { userId, err: loggableError(error) },
         'Instagram connect failed unexpectedly',
       );
       return this.failed('server_error');
     }
   }
 
-  private async consumeState(state: string | undefined): Promise<string> {
+  private async consumeState(
+    state: string | undefined,
+    binding: string | undefined,
+  ): Promise<string> {
+    // Only the hash of both is looked up: a state presented without its browser's binding matches
+    // no row, so it stays usable by the browser that started it.
     const userId =
-      state !== undefined && STATE_SHAPE.test(state)
-        ? await this.states.consume(hashState(state))
+      state !== undefined && TOKEN_SHAPE.test(state) && isWellFormedBinding(binding)
+        ? await this.states.consume(hashState(state, binding))
         : null;
     if (!userId) throw new BadRequestException(INVALID_STATE_MESSAGE);
     return userId;

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
@@ -22,7 +23,6 @@ import { TokenVault } from '../../../infrastructure/crypto/token-vault';
 import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
 import { InstagramAccountService } from './instagram-account.service';
-import { errorSummary } from './instagram-connect.service';
 import {
   SignedRequestError,
   type SignedRequestPayload,
@@ -141,12 +141,12 @@ export class MetaCallbacksService {
         return matches.length;
       });
     } catch (error) {
-      this.logger.error({ confirmationCode, err: errorSummary(error) }, 'data deletion failed');
+      this.logger.error({ confirmationCode, err: loggableError(error) }, 'data deletion failed');
       await this.deletions
         .markFailed(confirmationCode)
         .catch((markError: unknown) =>
           this.logger.error(
-            { confirmationCode, err: errorSummary(markError) },
+            { confirmationCode, err: loggableError(markError) },
             'could not mark failed',
           ),
         );
