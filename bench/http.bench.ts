@@ -3,6 +3,7 @@
  * a seeded database, and autocannon driving the hot read paths from this process. Prints a
  * Markdown table of throughput and latency per scenario.
  *
+ * BENCH_NODE_ARGS passes flags to the service's node (profiling).
  * Database: BENCH_DATABASE_URL (a server; a scratch database is created on it and dropped), else a
  * throw-away embedded cluster. BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50).
  */
@@ -146,7 +147,9 @@ async function main(): Promise<void> {
     );
 
     const port = await freePort();
-    child = spawn(process.execPath, [join(projectRoot(), 'dist/src/main.js')], {
+    // BENCH_NODE_ARGS: flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    child = spawn(process.execPath, [...nodeArgs, join(projectRoot(), 'dist/src/main.js')], {
       env: {
         ...env,
         NODE_ENV: 'production',

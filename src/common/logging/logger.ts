@@ -22,6 +22,8 @@ export function createRootLogger(level: string, destination?: pino.DestinationSt
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
     },
-    destination,
+    // Asynchronous writes to stdout (flushed on exit): synchronous ones were 15% of the CPU
+    // of a request under load.
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }

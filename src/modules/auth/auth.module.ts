@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { Global, Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { SessionGuard } from '../../common/guards/session.guard';
@@ -19,7 +20,9 @@ import { PasswordHasher } from './password-hasher';
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
-        secret: config.auth.jwtSecret,
+        // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a
+        // public key on every verify, and that failed parse was 29% of the CPU of an API request.
+        secret: createSecretKey(Buffer.from(config.auth.jwtSecret, 'utf8')),
         signOptions: { algorithm: 'HS256' },
         verifyOptions: { algorithms: ['HS256'] },
       }),
