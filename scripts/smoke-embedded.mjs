@@ -120,6 +120,46 @@ try {
     (await call('GET', '/auth/me', { cookie })).status === 200,
   );
 
+  // Demo mode: connect an emulated Instagram account the way a browser would.
+  const authorize = await fetch(`${base}/instagram/oauth/authorize`, {
+    headers: { authorization: `Bearer ${token}` },
+    redirect: 'manual',
+  });
+  const binding = authorize.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .find((c) => c.startsWith('ssell_oauth='));
+  const consentUrl = authorize.headers.get('location') ?? '';
+  check(
+    'demo mode: authorize redirects to the in-process emulator',
+    authorize.status === 302 && /^http:\/\/localhost:\d+\/oauth\/authorize\?/.test(consentUrl),
+    consentUrl.split('?')[0],
+  );
+  const consent = await fetch(`${consentUrl}&__approve=lena.bakes`, { redirect: 'manual' });
+  const callbackUrl = new URL(consent.headers.get('location') ?? 'http://invalid/');
+  const callback = await fetch(`${base}${callbackUrl.pathname}${callbackUrl.search}`, {
+    headers: { cookie: binding ?? '' },
+    redirect: 'manual',
+  });
+  const landed = new URL(callback.headers.get('location') ?? 'http://invalid/');
+  const accountId = landed.searchParams.get('connected');
+  check(
+    'demo mode: the OAuth callback connects the account',
+    callback.status === 302 && Boolean(accountId),
+    landed.search,
+  );
+  let synced;
+  for (let i = 0; i < 100 && !synced && accountId; i++) {
+    const account = await call('GET', `/instagram/accounts/${accountId}`, { token });
+    if (account.body?.lastSyncAt) synced = account.body;
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  check(
+    'demo mode: the background sync job ran (lastSyncAt set)',
+    Boolean(synced),
+    synced ? `@${synced.username}, ${synced.followerCount} followers` : 'not synced within 10 s',
+  );
+
   const pid = postmasterPid();
   instance.child.kill('SIGTERM');
   const exit = await instance.exited;

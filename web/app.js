@@ -114,6 +114,8 @@ function accountItem(account) {
         await handler();
       } catch (error) {
         banner(error.message, true);
+        // A failed sync or check changes the account's status: show the new one.
+        await load().catch(() => undefined);
       } finally {
         b.disabled = false;
       }
@@ -161,6 +163,51 @@ async function load(append) {
   $('empty').hidden = page.total > 0;
 }
 
+const FIELD_NAMES = {
+  username: 'username',
+  displayName: 'name',
+  profilePictureUrl: 'picture',
+  followerCount: 'followers',
+  followingCount: 'following',
+  mediaCount: 'posts',
+  biography: 'bio',
+  website: 'website',
+  accountType: 'account type',
+};
+
+function describeChanges(changed) {
+  const parts = Object.entries(changed || {}).map(([field, change]) => {
+    const name = FIELD_NAMES[field] || field;
+    return typeof change.to === 'number'
+      ? `${name} ${number(change.from)} → ${number(change.to)}`
+      : `${name} changed`;
+  });
+  return parts.length ? parts.join(', ') : 'no changes';
+}
+
+/** One history entry as a sentence a person can read. */
+function describeEvent(event) {
+  const d = event.data || {};
+  switch (event.type) {
+    case 'connected':
+      return 'Connected';
+    case 'reconnected':
+      return `Reconnected${d.previousStatus && d.previousStatus !== 'active' ? ` (was ${STATUS_TEXT[d.previousStatus] || d.previousStatus})` : ''}`;
+    case 'synced':
+      return `Synced: ${describeChanges(d.changed)}`;
+    case 'updated':
+      return `Edited: ${describeChanges(d.changed)}`;
+    case 'status_changed':
+      return `Status ${STATUS_TEXT[d.from] || d.from} → ${STATUS_TEXT[d.to] || d.to}${d.code ? ` (code ${d.code}${d.subcode ? `/${d.subcode}` : ''})` : ''}${d.reason ? `: ${d.reason}` : ''}`;
+    case 'token_refreshed':
+      return `Token refreshed${d.expiresAt ? `, valid until ${when(d.expiresAt)}` : ''}`;
+    case 'disconnected':
+      return 'Disconnected';
+    default:
+      return event.type;
+  }
+}
+
 async function showEvents(account) {
   const { events } = await api('GET', `/instagram/accounts/${account.id}/events?limit=50`);
   $('events-name').textContent = `@${account.username}`;
@@ -168,9 +215,13 @@ async function showEvents(account) {
   list.replaceChildren();
   for (const event of events) {
     const li = document.createElement('li');
-    li.textContent = `${new Date(event.createdAt).toLocaleString()}: ${event.type} ${JSON.stringify(event.data)}`;
+    const time = document.createElement('span');
+    time.className = 'muted';
+    time.textContent = `${new Date(event.createdAt).toLocaleString()} `;
+    li.append(time, describeEvent(event));
     list.append(li);
   }
+  if (events.length === 0) list.textContent = 'Nothing yet.';
   $('events-dialog').showModal();
 }
 
