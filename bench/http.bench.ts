@@ -18,6 +18,9 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../src/common/project-root';
 import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
+import { TokenVault } from '../src/infrastructure/crypto/token-vault';
+import { createDatabase } from '../src/infrastructure/database/database';
 import { startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
 import { migrate } from '../src/infrastructure/database/migrator';
 
@@ -28,6 +31,10 @@ const USERS = 1_000;
 const ACCOUNTS_PER_USER = 20;
 const HEAVY_ACCOUNTS = 1_000;
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
+const TOKEN_KEY = generateKeyringEntry(1);
+const SYNC_ACCOUNTS = 200;
+const EMULATOR_APP_ID = '990000000000777';
+const EMULATOR_APP_SECRET = 'bench-emulator-secret';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -37,6 +44,18 @@ function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within 30 s`);
 }
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -93,8 +112,62 @@ async function seed(
   });
 }
 
+/**
+ * Accounts whose tokens the emulator really issued, stored through the vault as the service stores
+ * them, so a sync does the whole Instagram path: read and decrypt the token, call the emulator
+ * over HTTP, write the account, its snapshot and its events in one transaction.
+ */
+async function seedSyncAccounts(
+  databaseUrl: string,
+  emulatorUrl: string,
+  userId: string,
+): Promise<string[]> {
+  const control = async (path: string, body: object) => {
+    const res = await fetch(`${emulatorUrl}/__control${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`emulator ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, Record<string, string> | string>;
+  };
+  const handle = createDatabase(databaseUrl, 4, () => undefined);
+  const vault = new TokenVault(handle.db, TokenCipher.fromKeyString(TOKEN_KEY));
+  const ids: string[] = [];
+  try {
+    for (let i = 1; i <= SYNC_ACCOUNTS; i++) {
+      const { account } = (await control('/accounts', {
+        username: `bench.sync.${i}`,
+        name: `Bench Sync ${i}`,
+        accountType: 'Business',
+        followersCount: 1000 + i,
+      })) as { account: Record<string, string> };
+      const token = (await control(`/accounts/${account.userId}/tokens`, {
+        kind: 'long',
+      })) as Record<string, string>;
+      const row = await handle.db.one<{ id: string }>(
+        `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, account_type, token_expires_at)
+         VALUES ($1, 'instagram', $2, $3, 'business', $4) RETURNING id`,
+        [userId, account.userId, account.username, token.expiresAt],
+      );
+      await vault.store(row.id, {
+        accessToken: token.accessToken!,
+        tokenType: 'long_lived',
+        issuedAt: new Date(token.issuedAt!),
+        expiresAt: new Date(token.expiresAt!),
+        scopes: ['instagram_business_basic'],
+      });
+      ids.push(row.id);
+    }
+  } finally {
+    await handle.close();
+  }
+  return ids;
+}
+
 interface Scenario {
   name: string;
+  method?: 'GET' | 'POST';
   requests: () => { path: string; headers: Record<string, string> };
 }
 
@@ -107,7 +180,12 @@ async function run(base: string, scenario: Scenario): Promise<string> {
       {
         setupRequest: (request) => {
           const { path, headers } = scenario.requests();
-          return { ...request, method: 'GET', path, headers: { ...request.headers, ...headers } };
+          return {
+            ...request,
+            method: scenario.method ?? 'GET',
+            path,
+            headers: { ...request.headers, ...headers },
+          };
         },
       },
     ],
@@ -138,6 +216,7 @@ async function main(): Promise<void> {
   url.pathname = `/${dbName}`;
   const databaseUrl = url.toString();
   let child: ReturnType<typeof spawn> | undefined;
+  let emulator: ReturnType<typeof spawn> | undefined;
   try {
     await migrate(databaseUrl, { info: () => undefined });
     const started = Date.now();
@@ -145,6 +224,23 @@ async function main(): Promise<void> {
     console.log(
       `seeded ${USERS} users x ${ACCOUNTS_PER_USER} accounts + one user with ${HEAVY_ACCOUNTS} in ${Date.now() - started} ms`,
     );
+
+    const emulatorPort = await freePort();
+    emulator = spawn(process.execPath, [join(projectRoot(), 'dist/emulator/main.js')], {
+      env: {
+        ...env,
+        NODE_ENV: 'development',
+        EMULATOR_PORT: String(emulatorPort),
+        EMULATOR_APP_ID,
+        EMULATOR_APP_SECRET,
+        EMULATOR_REQUIRE_APPSECRET_PROOF: 'true',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+    await waitFor(`${emulatorUrl}/__control/state`);
+    const syncAccountIds = await seedSyncAccounts(databaseUrl, emulatorUrl, heavyUserId);
 
     const port = await freePort();
     // BENCH_NODE_ARGS: flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -156,9 +252,12 @@ async function main(): Promise<void> {
         PORT: String(port),
         DATABASE_URL: databaseUrl,
         JWT_SECRET,
-        TOKEN_ENCRYPTION_KEY: generateKeyringEntry(1),
-        INSTAGRAM_APP_ID: 'bench',
-        INSTAGRAM_APP_SECRET: 'bench-secret',
+        TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
+        INSTAGRAM_APP_ID: EMULATOR_APP_ID,
+        INSTAGRAM_APP_SECRET: EMULATOR_APP_SECRET,
+        INSTAGRAM_OAUTH_URL: emulatorUrl,
+        INSTAGRAM_API_URL: emulatorUrl,
+        INSTAGRAM_GRAPH_API_URL: `${emulatorUrl}/v25.0`,
         JOBS_ENABLED: 'false',
         LOG_LEVEL: 'info',
         DATABASE_POOL_SIZE: '20',
@@ -238,6 +337,14 @@ async function main(): Promise<void> {
           };
         },
       },
+      {
+        name: `POST /instagram/accounts/:id/sync (emulator over HTTP, ${SYNC_ACCOUNTS} accounts)`,
+        method: 'POST',
+        requests: () => ({
+          path: `/instagram/accounts/${pick(syncAccountIds)}/sync`,
+          headers: bearer(heavyToken),
+        }),
+      },
     ];
     console.log(
       `\n${CONNECTIONS} connections, ${DURATION} s each, service in its own process (NODE_ENV=production, request logs on)\n`,
@@ -246,10 +353,12 @@ async function main(): Promise<void> {
     console.log('|---|---:|---:|---:|---:|---:|');
     for (const scenario of scenarios) console.log(await run(base, scenario));
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.on('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+    for (const proc of [child, emulator]) {
+      if (proc && proc.exitCode === null) {
+        const exited = new Promise((r) => proc.on('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
     }
     await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
     if (stopEmbedded) await stopEmbedded();
