@@ -58,6 +58,27 @@ function connectInput(
   };
 }
 
+/**
+ * A maker of `userId`'s accounts whose tokens expire the given hours from now (`null`: no expiry
+ * known), for the expiry-window queries.
+ */
+function accountsExpiringFor(userId: string) {
+  return (username: string, expiresInHours: number | null, status = AccountStatus.ACTIVE) =>
+    repo.create({
+      userId,
+      platformAccountId: platformId(),
+      username,
+      status,
+      tokenExpiresAt:
+        expiresInHours === null ? undefined : new Date(Date.now() + expiresInHours * HOUR),
+    });
+}
+
+/** `userId`'s usernames in a query's answer, in its order (other tests' accounts left out). */
+function usernamesOf(userId: string) {
+  return (list: ClientAccount[]) => list.filter((a) => a.userId === userId).map((a) => a.username);
+}
+
 async function rawRow(id: string): Promise<Record<string, unknown> | null> {
   return db.oneOrNone('SELECT * FROM client_accounts WHERE id = $1', [id]);
 }
@@ -258,22 +279,13 @@ describe('findExpiringSoon', () => {
 
   it('binds the window and returns only active accounts inside it, soonest first', async () => {
     const userId = await newUser();
-    const make = (username: string, expiresInHours: number | null, status = AccountStatus.ACTIVE) =>
-      repo.create({
-        userId,
-        platformAccountId: platformId(),
-        username,
-        status,
-        tokenExpiresAt:
-          expiresInHours === null ? undefined : new Date(Date.now() + expiresInHours * HOUR),
-      });
+    const make = accountsExpiringFor(userId);
     const in10h = await make('in10h', 10);
     const in2h = await make('in2h', 2);
     const in48h = await make('in48h', 48);
     await make('erroredIn2h', 2, AccountStatus.ERROR);
     await make('never', null);
-    const mine = (list: ClientAccount[]) =>
-      list.filter((a) => a.userId === userId).map((a) => a.username);
+    const mine = usernamesOf(userId);
     expect(mine(await repo.findExpiringSoon(24))).toEqual([in2h.username, in10h.username]);
     expect(mine(await repo.findExpiringSoon(72))).toEqual([
       in2h.username,
@@ -313,15 +325,7 @@ describe('findRefreshable', () => {
 
   it('returns active, rate-limited and failed accounts inside the window, soonest first', async () => {
     const userId = await newUser();
-    const make = (username: string, expiresInHours: number | null, status: AccountStatus) =>
-      repo.create({
-        userId,
-        platformAccountId: platformId(),
-        username,
-        status,
-        tokenExpiresAt:
-          expiresInHours === null ? undefined : new Date(Date.now() + expiresInHours * HOUR),
-      });
+    const make = accountsExpiringFor(userId);
     const active = await make('r_active', 10, AccountStatus.ACTIVE);
     const failed = await make('r_error', 2, AccountStatus.ERROR);
     const limited = await make('r_limited', 5, AccountStatus.RATE_LIMITED);
@@ -331,8 +335,7 @@ describe('findRefreshable', () => {
     await make('r_expired', 1, AccountStatus.TOKEN_EXPIRED);
     await make('r_disconnected', 1, AccountStatus.DISCONNECTED);
     await make('r_no_expiry', null, AccountStatus.ACTIVE);
-    const mine = (list: ClientAccount[]) =>
-      list.filter((a) => a.userId === userId).map((a) => a.username);
+    const mine = usernamesOf(userId);
 
     expect(mine(await repo.findRefreshable(24, 10_000))).toEqual([
       lapsedFailure.username,
@@ -356,19 +359,13 @@ describe('findRefreshable', () => {
   });
 
   it('returns at most `limit` accounts: the first ones of the full, ordered list', async () => {
-    const userId = await newUser();
+    const make = accountsExpiringFor(await newUser());
     for (const [i, status] of [
       AccountStatus.ACTIVE,
       AccountStatus.ERROR,
       AccountStatus.RATE_LIMITED,
     ].entries()) {
-      await repo.create({
-        userId,
-        platformAccountId: platformId(),
-        username: `r_batch_${i}`,
-        status,
-        tokenExpiresAt: new Date(Date.now() + (i + 1) * HOUR),
-      });
+      await make(`r_batch_${i}`, i + 1, status);
     }
     const all = await repo.findRefreshable(24, 10_000);
     expect(all.length).toBeGreaterThanOrEqual(3);

@@ -4,16 +4,29 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+import type { RunningEmulator } from '../emulator/emulator';
 import { INVALID_STATE_MESSAGE } from '../src/modules/instagram/services/instagram-connect.service';
 import { startTestApp, type TestApp } from './helpers/app';
-import { cookieFrom, http, registerUser, type HttpResult } from './helpers/http';
+import {
+  cookieFrom,
+  http,
+  registerUser,
+  type HttpResult,
+  type RegisteredUser as User,
+} from './helpers/http';
+import {
+  OAUTH_BINDING_COOKIE as BINDING_COOKIE,
+  connectViaOAuth,
+  emulatorEnv,
+  startInstagramTestApp,
+  type InstagramTestApp,
+} from './helpers/instagram-fixtures';
 
 const PUBLIC_URL = 'http://ssell.test';
 const REDIRECT_URI = `${PUBLIC_URL}/instagram/oauth/callback`;
-const BINDING_COOKIE = 'ssell_oauth';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+let app: InstagramTestApp;
 let emu: RunningEmulator;
 let t: TestApp;
 /** Everything the service answered (bodies and headers), scanned for secrets at the end. */
@@ -29,8 +42,6 @@ function record(res: HttpResult): HttpResult {
 async function call(path: string, options: Parameters<typeof http>[3] = {}) {
   return record(await http(t.url, 'GET', path, options));
 }
-
-type User = Awaited<ReturnType<typeof registerUser>>;
 
 interface Authorized {
   url: URL;
@@ -87,12 +98,14 @@ function landing(res: HttpResult): URL {
   return new URL(location);
 }
 
+/** The whole connect, every response recorded; the account's id. */
 async function connect(user: User, username: string): Promise<string> {
-  const { url, cookie } = await authorize(user);
-  const callback = await consent(url, { approve: username });
-  const id = landing(await call(callback, { cookie })).searchParams.get('connected');
-  expect(id).toMatch(/^[0-9a-f-]{36}$/);
-  return id!;
+  const connected = await connectViaOAuth(t, user, username, {
+    publicUrl: PUBLIC_URL,
+    onResponse: record,
+  });
+  codes.add(connected.code);
+  return connected.accountId;
 }
 
 const count = async (sql: string, values: unknown[] = []) =>
@@ -139,22 +152,13 @@ function latestLongToken(username: string): string {
 }
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
+  app = await startInstagramTestApp({ PUBLIC_URL, INSTAGRAM_TIMEOUT_MS: '2000' });
+  ({ t, emu } = app);
   emu.state.createAccount({ username: 'metricsaurus2', accountType: 'Media_Creator' });
   emu.state.createAccount({ username: 'reconnector', accountType: 'Business' });
   for (const username of ['binding.late', 'binding.victim', 'binding.tab1', 'binding.tab2']) {
     emu.state.createAccount({ username, accountType: 'Business' });
   }
-  t = await startTestApp({
-    PUBLIC_URL,
-    INSTAGRAM_APP_ID: emu.appId,
-    INSTAGRAM_APP_SECRET: emu.appSecret,
-    INSTAGRAM_OAUTH_URL: emu.url,
-    INSTAGRAM_API_URL: emu.url,
-    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
-    INSTAGRAM_TIMEOUT_MS: '2000',
-    INSTAGRAM_MAX_RETRIES: '1',
-  });
 });
 
 beforeEach(() => {
@@ -162,8 +166,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  await t?.close();
-  await emu?.close();
+  await app?.close();
 });
 
 describe('GET /instagram/oauth/authorize', () => {
@@ -596,15 +599,7 @@ describe('the browser binding (ssell_oauth cookie)', () => {
 
 describe('the browser binding in production', () => {
   it('is Secure', async () => {
-    const prod = await startTestApp({
-      NODE_ENV: 'production',
-      PUBLIC_URL,
-      INSTAGRAM_APP_ID: emu.appId,
-      INSTAGRAM_APP_SECRET: emu.appSecret,
-      INSTAGRAM_OAUTH_URL: emu.url,
-      INSTAGRAM_API_URL: emu.url,
-      INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
-    });
+    const prod = await startTestApp({ ...emulatorEnv(emu), NODE_ENV: 'production', PUBLIC_URL });
     try {
       const user = await registerUser(prod.url);
       const res = await http(prod.url, 'GET', '/instagram/oauth/authorize', { token: user.token });

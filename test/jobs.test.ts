@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+import type { RunningEmulator } from '../emulator/emulator';
 import { JobQueue } from '../src/infrastructure/jobs/job-queue';
 import { AccountSweepsProcessor } from '../src/modules/instagram/jobs/account-sweeps.processor';
 import { AccountSyncProcessor } from '../src/modules/instagram/jobs/account-sync.processor';
@@ -13,17 +13,23 @@ import {
   SYNC_SWEEP_CRON,
 } from '../src/modules/instagram/jobs/instagram-jobs.scheduler';
 import { RESCHEDULE_JITTER_MS } from '../src/modules/instagram/jobs/job-failure';
-import { startTestApp, type TestApp } from './helpers/app';
-import { cookieFrom, http, registerUser } from './helpers/http';
+import type { TestApp } from './helpers/app';
+import { http, registerUser, type RegisteredUser } from './helpers/http';
+import {
+  connectViaOAuth,
+  startInstagramTestApp,
+  type InstagramTestApp,
+} from './helpers/instagram-fixtures';
 
 const PUBLIC_URL = 'http://ssell.test';
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 
+let app: InstagramTestApp;
 let emu: RunningEmulator;
 let t: TestApp;
 let queue: JobQueue;
-let user: Awaited<ReturnType<typeof registerUser>>;
+let user: RegisteredUser;
 
 /** Polls `probe` until it returns something truthy. */
 async function until<T>(
@@ -40,19 +46,8 @@ async function until<T>(
   }
 }
 
-async function connect(username: string): Promise<string> {
-  const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
-  // The callback only accepts the state from the browser that started it.
-  const cookie = cookieFrom(authorize.headers, 'ssell_oauth');
-  const dialog = new URL(authorize.headers.get('location')!);
-  dialog.searchParams.set('__approve', username);
-  const consent = await fetch(dialog, { redirect: 'manual' });
-  const back = new URL(consent.headers.get('location')!);
-  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`, { cookie });
-  const id = new URL(callback.headers.get('location')!).searchParams.get('connected');
-  expect(id).toMatch(/^[0-9a-f-]{36}$/);
-  return id!;
-}
+/** Connects the emulator account `username` for `user` through the OAuth flow; its id. */
+const connect = async (username: string) => (await connectViaOAuth(t, user, username)).accountId;
 
 interface JobRow {
   id: string;
@@ -91,6 +86,17 @@ const setToken = (id: string, issuedAgo: number, expiresIn: number) =>
     );
   });
 
+/** Puts a manual sync of the account on the queue (one at a time: keyed by the account). */
+const syncNow = (id: string) =>
+  queue.enqueue('account.sync', { accountId: id, reason: 'manual' }, { singletonKey: id });
+
+/** Waits for the manual sync job of the account to reach `state`; the job. */
+const manualSyncIn = (id: string, state: string) =>
+  until(async () => {
+    const jobs = await jobsOf('account.sync', id);
+    return jobs.find((j) => j.data.reason === 'manual' && j.state === state);
+  }, `the manual sync to be in ${state}`);
+
 /** Connect, then wait until the connect's own sync has finished, so later steps start quiet. */
 async function connectedAndSynced(username: string): Promise<string> {
   emu.state.createAccount({ username });
@@ -103,18 +109,12 @@ async function connectedAndSynced(username: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-  t = await startTestApp({
+  app = await startInstagramTestApp({
     PUBLIC_URL,
     JOBS_ENABLED: 'true',
-    INSTAGRAM_APP_ID: emu.appId,
-    INSTAGRAM_APP_SECRET: emu.appSecret,
-    INSTAGRAM_OAUTH_URL: emu.url,
-    INSTAGRAM_API_URL: emu.url,
-    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
     INSTAGRAM_TIMEOUT_MS: '2000',
-    INSTAGRAM_MAX_RETRIES: '1',
   });
+  ({ t, emu } = app);
   queue = t.app.get(JobQueue);
   user = await registerUser(t.url);
 });
@@ -124,8 +124,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  await t?.close();
-  await emu?.close();
+  await app?.close();
 });
 
 describe('schedules', () => {
@@ -166,12 +165,9 @@ describe('account.sync', () => {
     const syncedBefore = (await account(id)).last_sync_at as Date;
     // More failures than the client retries (1 retry = 2 attempts): the sync fails as transient.
     emu.state.inject({ kind: 'transient', account: 'jobs.transient', count: 2 });
-    await queue.enqueue('account.sync', { accountId: id, reason: 'manual' }, { singletonKey: id });
+    await syncNow(id);
 
-    const failed = await until(async () => {
-      const jobs = await jobsOf('account.sync', id);
-      return jobs.find((j) => j.data.reason === 'manual' && j.state === 'retry');
-    }, 'the job to wait for a retry');
+    const failed = await manualSyncIn(id, 'retry');
     expect(failed.retry_count).toBe(0);
     expect(failed.output?.message).toMatch(/^InstagramTransientError: /);
     // pg-boss's backoff: 30 s and up. Only a message was stored with the failure, no values.
@@ -194,11 +190,8 @@ describe('account.sync', () => {
   it('ends without retries when the token is dead (the status says why)', async () => {
     const id = await connectedAndSynced('jobs.deadtoken');
     emu.state.invalidateTokens('jobs.deadtoken', 'password_changed');
-    await queue.enqueue('account.sync', { accountId: id, reason: 'manual' }, { singletonKey: id });
-    const job = await until(async () => {
-      const jobs = await jobsOf('account.sync', id);
-      return jobs.find((j) => j.data.reason === 'manual' && j.state === 'completed');
-    }, 'the job to complete');
+    await syncNow(id);
+    const job = await manualSyncIn(id, 'completed');
     expect(job.retry_count).toBe(0);
     const row = await account(id);
     expect(row.status).toBe('token_expired');
@@ -213,7 +206,7 @@ describe('account.sync', () => {
       regainMinutes: 15,
     });
     const enqueuedAt = Date.now();
-    await queue.enqueue('account.sync', { accountId: id, reason: 'manual' }, { singletonKey: id });
+    await syncNow(id);
 
     const later = await until(async () => {
       const jobs = await jobsOf('account.sync', id);

@@ -4,16 +4,20 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../emulator/emulator';
-import { startTestApp, type TestApp } from './helpers/app';
-import { cookieFrom, http, registerUser, type HttpResult } from './helpers/http';
+import type { RunningEmulator } from '../emulator/emulator';
+import type { TestApp } from './helpers/app';
+import { http, registerUser, type HttpResult } from './helpers/http';
+import {
+  connectViaOAuth,
+  startInstagramTestApp,
+  type InstagramTestApp,
+} from './helpers/instagram-fixtures';
 
 const PUBLIC_URL = 'http://ssell.test';
 
+let app: InstagramTestApp;
 let emu: RunningEmulator;
 let t: TestApp;
-
-type User = Awaited<ReturnType<typeof registerUser>>;
 
 /** Every signature sent, to check none of them reaches a log line. */
 const signatures: string[] = [];
@@ -46,21 +50,6 @@ async function post(path: string, form: string): Promise<HttpResult> {
 
 const form = (signed: string) => `signed_request=${encodeURIComponent(signed)}`;
 
-/** IG-001's flow through the emulator's consent shortcut; the new account's id. */
-async function connect(user: User, username: string): Promise<string> {
-  const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
-  // The callback only accepts the state from the browser that started it.
-  const cookie = cookieFrom(authorize.headers, 'ssell_oauth');
-  const dialog = new URL(authorize.headers.get('location')!);
-  dialog.searchParams.set('__approve', username);
-  const consent = await fetch(dialog, { redirect: 'manual' });
-  const back = new URL(consent.headers.get('location')!);
-  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`, { cookie });
-  const id = new URL(callback.headers.get('location')!).searchParams.get('connected');
-  expect(id).toMatch(/^[0-9a-f-]{36}$/);
-  return id!;
-}
-
 /** Everything the callbacks may touch for one account, to compare before and after. */
 async function snapshot(accountId: string) {
   return t.db.one(
@@ -72,35 +61,31 @@ async function snapshot(accountId: string) {
   );
 }
 
+/** How many rows of `table` (tokens or events) the account has. */
+async function rowsOf(table: 'account_tokens' | 'account_events', accountId: string) {
+  const sql = `SELECT count(*)::int AS n FROM ${table} WHERE account_id = $1`;
+  return (await t.db.one<{ n: number }>(sql, [accountId])).n;
+}
+
 const ig = (username: string) => emu.state.findAccount(username)!;
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
+  app = await startInstagramTestApp({ PUBLIC_URL, INSTAGRAM_TIMEOUT_MS: '2000' });
+  ({ t, emu } = app);
   for (const username of ['deauth.one', 'deauth.two', 'deauth.late', 'bystander', 'erase.me']) {
     emu.state.createAccount({ username });
   }
-  t = await startTestApp({
-    PUBLIC_URL,
-    INSTAGRAM_APP_ID: emu.appId,
-    INSTAGRAM_APP_SECRET: emu.appSecret,
-    INSTAGRAM_OAUTH_URL: emu.url,
-    INSTAGRAM_API_URL: emu.url,
-    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
-    INSTAGRAM_TIMEOUT_MS: '2000',
-    INSTAGRAM_MAX_RETRIES: '1',
-  });
 });
 
 afterAll(async () => {
-  await t?.close();
-  await emu?.close();
+  await app?.close();
 });
 
 describe('POST /instagram/webhooks/deauthorize', () => {
   it('disconnects the account named by its app-scoped id: token gone, status_changed event', async () => {
     const user = await registerUser(t.url);
-    const accountId = await connect(user, 'deauth.one');
-    const bystanderId = await connect(user, 'bystander');
+    const { accountId } = await connectViaOAuth(t, user, 'deauth.one');
+    const { accountId: bystanderId } = await connectViaOAuth(t, user, 'bystander');
     const bystanderBefore = await snapshot(bystanderId);
 
     const res = await post(
@@ -115,13 +100,7 @@ describe('POST /instagram/webhooks/deauthorize', () => {
     ]);
     expect(row.status).toBe('disconnected');
     expect(row.metadata.errorDetails).toMatchObject({ code: 'DEAUTHORIZED' });
-    expect(
-      (
-        await t.db.one('SELECT count(*)::int AS n FROM account_tokens WHERE account_id = $1', [
-          accountId,
-        ])
-      ).n,
-    ).toBe(0);
+    expect(await rowsOf('account_tokens', accountId)).toBe(0);
     const events = await t.db.manyOrNone(
       `SELECT type, data FROM account_events WHERE account_id = $1 ORDER BY created_at, id`,
       [accountId],
@@ -148,18 +127,12 @@ describe('POST /instagram/webhooks/deauthorize', () => {
       form(signedRequest(deauthPayload(ig('deauth.one').appScopedId))),
     );
     expect(again.status).toBe(200);
-    expect(
-      (
-        await t.db.one('SELECT count(*)::int AS n FROM account_events WHERE account_id = $1', [
-          accountId,
-        ])
-      ).n,
-    ).toBe(2);
+    expect(await rowsOf('account_events', accountId)).toBe(2);
   });
 
   it('matches the professional id too, and accepts fields Meta may add', async () => {
     const user = await registerUser(t.url);
-    const accountId = await connect(user, 'deauth.two');
+    const { accountId } = await connectViaOAuth(t, user, 'deauth.two');
     const res = await post(
       '/instagram/webhooks/deauthorize',
       `${form(signedRequest(deauthPayload(ig('deauth.two').userId)))}&something_new=1`,
@@ -180,7 +153,7 @@ describe('POST /instagram/webhooks/deauthorize', () => {
 
   it('leaves an account connected when the deauthorize predates its current token', async () => {
     const user = await registerUser(t.url);
-    const accountId = await connect(user, 'deauth.late');
+    const { accountId } = await connectViaOAuth(t, user, 'deauth.late');
     // Issued an hour before this connect: about an earlier grant, delivered late or replayed.
     const res = await post(
       '/instagram/webhooks/deauthorize',
@@ -189,18 +162,12 @@ describe('POST /instagram/webhooks/deauthorize', () => {
     expect(res.status).toBe(200);
     const row = await t.db.one('SELECT status FROM client_accounts WHERE id = $1', [accountId]);
     expect(row.status).toBe('active');
-    expect(
-      (
-        await t.db.one('SELECT count(*)::int AS n FROM account_tokens WHERE account_id = $1', [
-          accountId,
-        ])
-      ).n,
-    ).toBe(1);
+    expect(await rowsOf('account_tokens', accountId)).toBe(1);
   });
 
   it('refuses a bad, malformed or missing signed_request with 400 and changes nothing', async () => {
     const user = await registerUser(t.url);
-    const accountId = await connect(user, 'erase.me');
+    const { accountId } = await connectViaOAuth(t, user, 'erase.me');
     const before = await snapshot(accountId);
     const appScopedId = ig('erase.me').appScopedId;
     const payload = deauthPayload(appScopedId);
@@ -244,7 +211,7 @@ describe('POST /instagram/webhooks/data-deletion', () => {
   it('deletes the accounts, their tokens and events, and reports completion', async () => {
     const user = await registerUser(t.url);
     emu.state.createAccount({ username: 'forget.me' });
-    const accountId = await connect(user, 'forget.me');
+    const { accountId } = await connectViaOAuth(t, user, 'forget.me');
     // A manual sync leaves a metric snapshot and more events behind.
     const sync = await http(t.url, 'POST', `/instagram/accounts/${accountId}/sync`, {
       token: user.token,

@@ -3,64 +3,53 @@
  * against the real service, real PostgreSQL and the Instagram emulator over sockets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../emulator/emulator';
-import { startTestApp, type TestApp } from './helpers/app';
-import { cookieFrom, http, registerUser } from './helpers/http';
+import type { RunningEmulator } from '../emulator/emulator';
+import type { TestApp } from './helpers/app';
+import { http, registerUser, type HttpResult, type RegisteredUser } from './helpers/http';
+import {
+  connectViaOAuth,
+  startInstagramTestApp,
+  type InstagramTestApp,
+} from './helpers/instagram-fixtures';
 
 const PUBLIC_URL = 'http://ssell.test';
 
+let app: InstagramTestApp;
 let emu: RunningEmulator;
 let t: TestApp;
 const responses: string[] = [];
 const codes: string[] = [];
 
-async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}) {
-  const res = await http(t.url, method, path, options);
+function record(res: HttpResult): HttpResult {
   responses.push(res.text, JSON.stringify([...res.headers]));
   return res;
 }
 
+async function call(method: string, path: string, options: Parameters<typeof http>[3] = {}) {
+  return record(await http(t.url, method, path, options));
+}
+
 /**
  * IG-001's flow: authorize, consent in the (emulated) Instagram page, callback. The callback comes
- * from the same browser: it carries the `ssell_oauth` cookie that authorize set.
+ * from the same browser: it carries the `ssell_oauth` cookie that authorize set. Each hop is
+ * checked (redirects to the consent page, back to PUBLIC_URL's callback, on to PUBLIC_URL's page
+ * with `?connected=<id>`); the new account's id.
  */
-async function connectViaOAuth(token: string, username: string): Promise<string> {
-  const authorize = await call('GET', '/instagram/oauth/authorize', { token });
-  expect(authorize.status).toBe(302);
-  const browserBinding = cookieFrom(authorize.headers, 'ssell_oauth');
-  expect(browserBinding).toBeDefined();
-  const consent = await fetch(`${authorize.headers.get('location')}&__approve=${username}`, {
-    redirect: 'manual',
+async function connect(user: RegisteredUser, username: string): Promise<string> {
+  const connected = await connectViaOAuth(t, user, username, {
+    publicUrl: PUBLIC_URL,
+    onResponse: record,
   });
-  expect(consent.status).toBe(302);
-  const back = new URL(consent.headers.get('location')!);
-  codes.push(back.searchParams.get('code')!);
-  expect(`${back.origin}${back.pathname}`).toBe(`${PUBLIC_URL}/instagram/oauth/callback`);
-  const callback = await call('GET', `${back.pathname}${back.search}`, { cookie: browserBinding });
-  expect(callback.status).toBe(302);
-  const landed = new URL(callback.headers.get('location')!);
-  expect(landed.origin).toBe(PUBLIC_URL);
-  const id = landed.searchParams.get('connected');
-  expect(id).toMatch(/^[0-9a-f-]{36}$/);
-  return id!;
+  codes.push(connected.code);
+  return connected.accountId;
 }
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-  t = await startTestApp({
-    PUBLIC_URL,
-    INSTAGRAM_APP_ID: emu.appId,
-    INSTAGRAM_APP_SECRET: emu.appSecret,
-    INSTAGRAM_OAUTH_URL: emu.url,
-    INSTAGRAM_API_URL: emu.url,
-    INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
-    INSTAGRAM_TIMEOUT_MS: '2000',
-    INSTAGRAM_MAX_RETRIES: '1',
-  });
+  app = await startInstagramTestApp({ PUBLIC_URL, INSTAGRAM_TIMEOUT_MS: '2000' });
+  ({ t, emu } = app);
 });
 afterAll(async () => {
-  await t.close();
-  await emu.close();
+  await app.close();
 });
 
 describe('IG-002 testing procedure', () => {
@@ -69,8 +58,8 @@ describe('IG-002 testing procedure', () => {
     const other = await registerUser(t.url, { name: 'Other' });
 
     // 1. Create account via OAuth (IG-001): the callback creates it.
-    const accountId = await connectViaOAuth(owner.token, 'metricsaurus');
-    const otherAccountId = await connectViaOAuth(other.token, 'lena.bakes');
+    const accountId = await connect(owner, 'metricsaurus');
+    const otherAccountId = await connect(other, 'lena.bakes');
 
     // 2. List all accounts for the user: 200 with an array of accounts.
     const list = await call('GET', '/instagram/accounts', {

@@ -65,10 +65,20 @@ export function uniqueEmail(prefix = 'user'): string {
   return `${prefix}.${process.pid}.${Date.now().toString(36)}.${counter}@example.com`;
 }
 
+/** A user signed up through POST /auth/register: their bearer token and session cookie. */
+export interface RegisteredUser {
+  userId: string;
+  email: string;
+  password: string;
+  token: string;
+  /** The session as a Cookie header pair, `ssell_session=<jwt>`. */
+  cookie: string;
+}
+
 export async function registerUser(
   baseUrl: string,
   overrides: { email?: string; password?: string; name?: string } = {},
-): Promise<{ userId: string; email: string; password: string; token: string; cookie: string }> {
+): Promise<RegisteredUser> {
   const email = overrides.email ?? uniqueEmail();
   const password = overrides.password ?? 'correct horse battery staple';
   const res = await http(baseUrl, 'POST', '/auth/register', {

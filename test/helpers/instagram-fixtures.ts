@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import { startEmulator, type EmulatorAccount, type RunningEmulator } from '../../emulator/emulator';
 import {
   type ClientAccount,
@@ -6,6 +7,7 @@ import {
 } from '../../src/domain/entities/client-account.entity';
 import { InstagramAccountService } from '../../src/modules/instagram/services/instagram-account.service';
 import { startTestApp, type TestApp } from './app';
+import { cookieFrom, http, type HttpResult, type RegisteredUser } from './http';
 
 /** Small on purpose: the timeout and hang tests wait for them. */
 export const INSTAGRAM_TIMEOUT_MS = 1000;
@@ -31,7 +33,10 @@ export interface InstagramTestApp {
   close(): Promise<void>;
 }
 
-/** The real service on a fresh database, talking to its own emulator. */
+/**
+ * The real service on a fresh database, talking to its own emulator. `env` overrides the test
+ * defaults and `emulatorEnv`'s, e.g. `PUBLIC_URL` for the OAuth redirects.
+ */
 export async function startInstagramTestApp(
   env: Record<string, string> = {},
 ): Promise<InstagramTestApp> {
@@ -160,4 +165,72 @@ export async function connectAccount(
 /** Every token the emulator ever issued: what no response or log line may contain. */
 export function issuedTokens(emu: RunningEmulator): string[] {
   return [...emu.state.tokens.keys()];
+}
+
+/** The cookie that binds an OAuth state to the browser that started the connect. */
+export const OAUTH_BINDING_COOKIE = 'ssell_oauth';
+
+export interface OAuthConnectOptions {
+  /**
+   * The `PUBLIC_URL` the app was started with: the consent must send the browser back to its
+   * callback, and the callback land on its page. Default: the app's own configured URL.
+   */
+  publicUrl?: string;
+  /** Sees the service's responses in turn (authorize, then the callback), e.g. for leak scans. */
+  onResponse?: (res: HttpResult) => void;
+}
+
+export interface OAuthConnection {
+  /** The new (or reconnected) account's id, from the landing page's `?connected=`. */
+  accountId: string;
+  /** The authorization code the emulator issued: a secret no response or log line may show. */
+  code: string;
+  /** Where the callback sent the browser: `PUBLIC_URL/?connected=<id>`. */
+  landing: URL;
+  /** The binding cookie authorize set, as a Cookie header pair (`ssell_oauth=<binding>`). */
+  cookie: string;
+}
+
+/**
+ * IG-001's connect the way a browser does it, against an app whose Instagram is an emulator:
+ * GET /instagram/oauth/authorize with `user`'s token, the emulator's consent page answered for
+ * `username` through its `__approve` shortcut, then the callback from the same browser, carrying
+ * the binding cookie authorize set. Checks every hop: authorize redirects (302) and sets the
+ * binding cookie, the consent redirects (302) to PUBLIC_URL's callback with a code, the callback
+ * redirects (302) to PUBLIC_URL's page with `?connected=<uuid>`.
+ */
+export async function connectViaOAuth(
+  t: TestApp,
+  user: Pick<RegisteredUser, 'token'>,
+  username: string,
+  options: OAuthConnectOptions = {},
+): Promise<OAuthConnection> {
+  const publicUrl = options.publicUrl ?? t.config.publicUrl;
+  const authorize = await http(t.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
+  options.onResponse?.(authorize);
+  expect(authorize.status).toBe(302);
+  // The callback only accepts the state from the browser that started it.
+  const cookie = cookieFrom(authorize.headers, OAUTH_BINDING_COOKIE);
+  expect(cookie).toMatch(/^ssell_oauth=[A-Za-z0-9_-]{43}$/);
+
+  const dialog = new URL(authorize.headers.get('location')!);
+  dialog.searchParams.set('__approve', username);
+  const consent = await fetch(dialog, { redirect: 'manual' });
+  expect(consent.status).toBe(302);
+  const back = new URL(consent.headers.get('location')!);
+  expect(`${back.origin}${back.pathname}`).toBe(`${publicUrl}/instagram/oauth/callback`);
+  const code = back.searchParams.get('code');
+  expect(code).toBeTruthy();
+
+  // Browsers drop the fragment (`#_`); the service must not need it.
+  const callback = await http(t.url, 'GET', `${back.pathname}${back.search}`, { cookie });
+  options.onResponse?.(callback);
+  expect(callback.status).toBe(302);
+  const location = callback.headers.get('location')!;
+  expect(location.startsWith(`${publicUrl}/?`)).toBe(true);
+  const landing = new URL(location);
+  expect(landing.origin).toBe(publicUrl);
+  const accountId = landing.searchParams.get('connected');
+  expect(accountId).toMatch(/^[0-9a-f-]{36}$/);
+  return { accountId: accountId!, code: code!, landing, cookie: cookie! };
 }
