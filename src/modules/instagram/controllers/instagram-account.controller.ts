@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   BadRequestException,
   Body,
   Controller,
@@ -53,16 +54,26 @@ const AccountId = () =>
     }),
   );
 
-const ID_PARAM = ApiParam({ name: 'id', format: 'uuid', description: 'Account id' });
 const errors = {
   badRequest: ApiBadRequestResponse({ type: ErrorResponseDto }),
   unauthorized: ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'No session' }),
-  forbidden: ApiForbiddenResponse({
-    type: ErrorResponseDto,
-    description: "Another user's account; nothing is changed",
-  }),
-  notFound: ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such account' }),
 };
+
+/**
+ * What every `/:id` route shares in the document: the id parameter and its failures (400
+ * malformed id or input, 401, 403 another user's account, 404).
+ */
+const AccountRoute = (badRequest = 'Malformed id') =>
+  applyDecorators(
+    ApiParam({ name: 'id', format: 'uuid', description: 'Account id' }),
+    ApiBadRequestResponse({ type: ErrorResponseDto, description: badRequest }),
+    errors.unauthorized,
+    ApiForbiddenResponse({
+      type: ErrorResponseDto,
+      description: "Another user's account; nothing is changed",
+    }),
+    ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such account' }),
+  );
 
 @ApiTags('Instagram Accounts')
 @ApiBearerAuth()
@@ -95,12 +106,8 @@ export class InstagramAccountController {
 
   @Get(':id')
   @ApiOperation({ summary: 'One account' })
-  @ID_PARAM
+  @AccountRoute()
   @ApiOkResponse({ type: AccountResponseDto })
-  @errors.badRequest
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   async get(@AccountId() id: string, @GetUserId() userId: string): Promise<AccountResponseDto> {
     return toAccountResponse(await this.accounts.getAccountById(id, userId));
   }
@@ -111,17 +118,11 @@ export class InstagramAccountController {
     description:
       'Only the listed fields; anything else is a 400. `status` is managed by the service: the only value a client may set is `disconnected`.',
   })
-  @ID_PARAM
+  @AccountRoute(
+    'Malformed id; unknown or forbidden field, value too long, status other than disconnected, empty body',
+  )
   @ApiBody({ type: UpdateAccountDto })
   @ApiOkResponse({ type: AccountResponseDto })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
-    description:
-      'Unknown or forbidden field, value too long, status other than disconnected, empty body',
-  })
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   async update(
     @AccountId() id: string,
     @Body() body: UpdateAccountDto,
@@ -137,12 +138,8 @@ export class InstagramAccountController {
     description:
       'Attempts token revocation (Instagram Login has no revocation endpoint; the outcome is kept in the account history), destroys the stored token and removes the account.',
   })
-  @ID_PARAM
+  @AccountRoute()
   @ApiNoContentResponse({ description: 'Disconnected' })
-  @errors.badRequest
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   async remove(@AccountId() id: string, @GetUserId() userId: string): Promise<void> {
     await this.accounts.deleteAccount(id, userId);
   }
@@ -150,12 +147,8 @@ export class InstagramAccountController {
   @Post(':id/sync')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Sync the profile and counts from Instagram now' })
-  @ID_PARAM
+  @AccountRoute()
   @ApiOkResponse({ type: AccountResponseDto })
-  @errors.badRequest
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   @ApiConflictResponse({
     type: ErrorResponseDto,
     description:
@@ -180,12 +173,8 @@ export class InstagramAccountController {
     description:
       'A token past its expiry is token_expired without a call to Instagram; otherwise one profile call decides. A disconnected account stays disconnected until reconnected.',
   })
-  @ID_PARAM
+  @AccountRoute()
   @ApiOkResponse({ type: AccountStatusResponseDto })
-  @errors.badRequest
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   async refreshStatus(
     @AccountId() id: string,
     @GetUserId() userId: string,
@@ -198,12 +187,8 @@ export class InstagramAccountController {
     summary: "The account's history, newest first",
     description: 'Paginated like the list.',
   })
-  @ID_PARAM
+  @AccountRoute()
   @ApiOkResponse({ type: AccountEventListResponseDto })
-  @errors.badRequest
-  @errors.unauthorized
-  @errors.forbidden
-  @errors.notFound
   async events(
     @AccountId() id: string,
     @GetUserId() userId: string,
