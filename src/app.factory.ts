@@ -68,12 +68,21 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     hsts: deps.config.isProduction,
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', async (request, reply) => {
-      void reply.header('x-request-id', request.id);
-    });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  // Graceful shutdown: close() waits for the requests in flight, but a keep-alive connection that
+  // goes idle after its last response would hold it open until the client's timeout. Answers
+  // sent once closing has begun say `Connection: close`, so the client lets go.
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
 
   if (deps.config.corsOrigins.length > 0) {
     app.enableCors({ origin: deps.config.corsOrigins, credentials: true });

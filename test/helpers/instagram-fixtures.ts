@@ -105,7 +105,7 @@ export interface ConnectedAccount {
  * emulator account, a long-lived token minted by the emulator, then the service's createAccount.
  */
 export async function connectAccount(
-  app: InstagramTestApp,
+  app: Pick<InstagramTestApp, 'emu' | 'service'>,
   userId: string,
   options: ConnectOptions = {},
 ): Promise<ConnectedAccount> {
