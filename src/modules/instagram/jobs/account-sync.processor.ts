@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { type Job, JobQueue } from '../../../infrastructure/jobs/job-queue';
 import { InstagramAccountService } from '../services/instagram-account.service';
-import { RetryableJobError, accountJobKey, handlingOf, withJitter } from './job-failure';
+import { requeueAt, settleFailure } from './job-failure';
 
 /**
  * `account.sync`: fetch the profile and update the account. The service records every outcome
@@ -26,40 +26,20 @@ export class AccountSyncProcessor {
   async handle(job: Job<'account.sync'>): Promise<void> {
     const { accountId, reason } = job.data;
     const outcome = await this.accounts.performSync(accountId, reason);
-    switch (outcome.status) {
-      case 'synced':
-        return;
-      case 'skipped': {
-        const until = outcome.account?.metadata.rateLimitedUntil;
-        if (outcome.reason === 'rate_limited' && until) {
-          await this.reschedule(job, until);
-        }
-        return;
+    let requeued: { startAfter: Date; queued: boolean } | undefined;
+    if (outcome.status === 'skipped') {
+      const until = outcome.account?.metadata.rateLimitedUntil;
+      if (outcome.reason === 'rate_limited' && until) {
+        requeued = await requeueAt(this.queue, 'account.sync', job.data, until);
       }
-      case 'failed': {
-        const handling = handlingOf(outcome.error);
-        if (handling.action === 'reschedule') {
-          await this.reschedule(job, handling.at);
-        } else if (handling.action === 'retry') {
-          const error = outcome.error;
-          throw new RetryableJobError(
-            error instanceof Error ? `${error.name}: ${error.message}` : 'sync failed',
-          );
-        }
-        return;
-      }
+    } else if (outcome.status === 'failed') {
+      requeued = await settleFailure(this.queue, 'account.sync', job.data, outcome.error);
     }
-  }
-
-  private async reschedule(job: Job<'account.sync'>, at: Date): Promise<void> {
-    const startAfter = withJitter(at);
-    const id = await this.queue.enqueue('account.sync', job.data, {
-      singletonKey: accountJobKey(job.data.accountId),
-      startAfter,
-    });
-    this.logger.info(
-      { accountId: job.data.accountId, startAfter, queued: id !== null },
-      'account sync rate limited: queued again for when the limit lifts',
-    );
+    if (requeued) {
+      this.logger.info(
+        { accountId, ...requeued },
+        'account sync rate limited: queued again for when the limit lifts',
+      );
+    }
   }
 }

@@ -1,4 +1,6 @@
 import { TokenDecryptionError } from '../../../infrastructure/crypto/token-cipher';
+import type { JobPayloads } from '../../../infrastructure/jobs/job-names';
+import type { JobQueue } from '../../../infrastructure/jobs/job-queue';
 import {
   InstagramApiError,
   InstagramRateLimitError,
@@ -57,4 +59,42 @@ export class RetryableJobError extends Error {
 /** One account, one queued job of each kind: the key the queue's singleton policy uses. */
 export function accountJobKey(accountId: string): string {
   return accountId;
+}
+
+/** The jobs about one account, which fail and come back the same way. */
+export type AccountJobName = 'account.sync' | 'account.refresh-token';
+
+/** Queues the job again for `at` (jittered); false when one is already queued for the account. */
+export async function requeueAt<N extends AccountJobName>(
+  queue: JobQueue,
+  name: N,
+  data: JobPayloads[N],
+  at: Date,
+): Promise<{ startAfter: Date; queued: boolean }> {
+  const startAfter = withJitter(at);
+  const id = await queue.enqueue(name, data, {
+    singletonKey: accountJobKey(data.accountId),
+    startAfter,
+  });
+  return { startAfter, queued: id !== null };
+}
+
+/**
+ * Acts on a failure the service reported: queues the job again for when a rate limit lifts
+ * (returning when), throws a RetryableJobError for pg-boss to retry, or ends the job.
+ */
+export async function settleFailure<N extends AccountJobName>(
+  queue: JobQueue,
+  name: N,
+  data: JobPayloads[N],
+  error: unknown,
+): Promise<{ startAfter: Date; queued: boolean } | undefined> {
+  const handling = handlingOf(error);
+  if (handling.action === 'reschedule') return requeueAt(queue, name, data, handling.at);
+  if (handling.action === 'retry') {
+    throw new RetryableJobError(
+      error instanceof Error ? `${error.name}: ${error.message}` : `${name} failed`,
+    );
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { type Job, JobQueue } from '../../../infrastructure/jobs/job-queue';
 import { InstagramAccountService } from '../services/instagram-account.service';
-import { RetryableJobError, accountJobKey, handlingOf, withJitter } from './job-failure';
+import { settleFailure } from './job-failure';
 
 /**
  * `account.refresh-token`: a fresh 60-day token before the old one runs out. The service stores
@@ -23,23 +23,18 @@ export class TokenRefreshProcessor {
   }
 
   async handle(job: Job<'account.refresh-token'>): Promise<void> {
-    const { accountId } = job.data;
-    const outcome = await this.accounts.refreshToken(accountId);
+    const outcome = await this.accounts.refreshToken(job.data.accountId);
     if (outcome.status !== 'failed') return;
-    const handling = handlingOf(outcome.error);
-    if (handling.action === 'reschedule') {
-      const startAfter = withJitter(handling.at);
-      await this.queue.enqueue('account.refresh-token', job.data, {
-        singletonKey: accountJobKey(accountId),
-        startAfter,
-      });
-      this.logger.info({ accountId, startAfter }, 'token refresh rate limited: queued again');
-      return;
-    }
-    if (handling.action === 'retry') {
-      const error = outcome.error;
-      throw new RetryableJobError(
-        error instanceof Error ? `${error.name}: ${error.message}` : 'token refresh failed',
+    const requeued = await settleFailure(
+      this.queue,
+      'account.refresh-token',
+      job.data,
+      outcome.error,
+    );
+    if (requeued) {
+      this.logger.info(
+        { accountId: job.data.accountId, ...requeued },
+        'token refresh rate limited: queued again',
       );
     }
   }
