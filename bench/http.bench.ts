@@ -10,7 +10,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JwtService } from '@nestjs/jwt';
@@ -21,7 +20,7 @@ import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import { createDatabase } from '../src/infrastructure/database/database';
-import { startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
+import { freePort, startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
 import { migrate } from '../src/infrastructure/database/migrator';
 
 const env = process.env;
@@ -35,16 +34,6 @@ const TOKEN_KEY = generateKeyringEntry(1);
 const SYNC_ACCOUNTS = 200;
 const EMULATOR_APP_ID = '990000000000777';
 const EMULATOR_APP_SECRET = 'bench-emulator-secret';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function waitFor(url: string): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -1,11 +1,11 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { TestProject } from 'vitest/node';
 import {
+  freePort,
   startEmbeddedPostgres,
   type RunningEmbeddedPostgres,
 } from '../src/infrastructure/database/embedded-postgres';
@@ -18,18 +18,6 @@ declare module 'vitest' {
     pgTemplate: string;
     pgRunId: string;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function admin<T>(serverUrl: string, run: (client: pg.Client) => Promise<T>): Promise<T> {

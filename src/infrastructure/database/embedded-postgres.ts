@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -46,6 +47,19 @@ function isAlive(pid: number): boolean {
     // EPERM: alive, but another user's (the cluster runs as `postgres` when we are root).
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A port nothing listens on right now, for a throw-away cluster (tests, benchmarks). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }
 
 export function embeddedUrl(port: number): string {
