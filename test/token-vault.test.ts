@@ -9,7 +9,7 @@ import { runRotation } from '../scripts/rotate-tokens';
 import { loadConfig } from '../src/config/config';
 import { ConfigModule } from '../src/config/config.module';
 import { CryptoModule } from '../src/infrastructure/crypto/crypto.module';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher, TokenDecryptionError } from '../src/infrastructure/crypto/token-cipher';
 import {
   TokenKeyError,
