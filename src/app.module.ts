@@ -13,6 +13,7 @@ import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { HealthModule } from './modules/health/health.module';
 import { InstagramModule } from './modules/instagram/instagram.module';
+import { WebhooksModule } from './modules/webhooks/webhooks.module';
 
 export interface AppDependencies {
   config: AppConfig;
@@ -53,6 +54,7 @@ export class AppModule {
         AuthModule,
         HealthModule,
         InstagramModule,
+        WebhooksModule,
       ],
     };
   }

@@ -13,6 +13,7 @@ import {
   SYNC_SWEEP_CRON,
 } from '../src/modules/instagram/jobs/instagram-jobs.scheduler';
 import { RESCHEDULE_JITTER_MS } from '../src/modules/instagram/jobs/job-failure';
+import { WEBHOOK_SWEEP_CRON } from '../src/modules/webhooks/jobs/webhook-jobs.scheduler';
 import type { TestApp } from './helpers/app';
 import { http, registerUser, type RegisteredUser } from './helpers/http';
 import {
@@ -128,13 +129,14 @@ afterAll(async () => {
 });
 
 describe('schedules', () => {
-  it('registers both sweeps as hourly crons', async () => {
+  it('registers both account sweeps as hourly crons, and the webhook sweep', async () => {
     const schedules = await t.db.manyOrNone<{ name: string; cron: string }>(
       'SELECT name, cron FROM pgboss.schedule ORDER BY name',
     );
     expect(schedules).toEqual([
       { name: 'accounts.sync-sweep', cron: SYNC_SWEEP_CRON },
       { name: 'tokens.refresh-sweep', cron: REFRESH_SWEEP_CRON },
+      { name: 'webhooks.sweep', cron: WEBHOOK_SWEEP_CRON },
     ]);
     // From here on the tests run the sweeps themselves; a cron firing mid-test would race them.
     await t.db.none('DELETE FROM pgboss.schedule');

@@ -28,6 +28,18 @@ export interface InstagramConfig {
   sendAppsecretProof: boolean;
 }
 
+export interface WebhooksConfig {
+  /** Loopback and private receivers (development, tests); link-local and metadata never. */
+  allowPrivateTargets: boolean;
+  /** A 2xx within this long is delivered. */
+  timeoutMs: number;
+  /** The first retry's delay; each next one doubles, up to `retryMaxDelayMs` (with jitter). */
+  retryBaseMs: number;
+  retryMaxDelayMs: number;
+  /** Deliveries in flight at once per worker process (each to a different endpoint/account pair). */
+  concurrency: number;
+}
+
 export interface AppConfig {
   env: Env['NODE_ENV'];
   isProduction: boolean;
@@ -50,6 +62,7 @@ export interface AppConfig {
   corsOrigins: string[];
   redisUrl: string | undefined;
   instagram: InstagramConfig;
+  webhooks: WebhooksConfig;
   emulatorPort: number;
   jobsEnabled: boolean;
 }
@@ -174,6 +187,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       timeoutMs: env.INSTAGRAM_TIMEOUT_MS,
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
+    },
+    webhooks: {
+      allowPrivateTargets: env.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      retryMaxDelayMs: Math.max(env.WEBHOOK_RETRY_MAX_DELAY_MS, env.WEBHOOK_RETRY_BASE_MS),
+      concurrency: env.WEBHOOK_CONCURRENCY,
     },
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,

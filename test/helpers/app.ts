@@ -22,12 +22,23 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /**
+   * Run on this database instead of a fresh one (a restart of the service): it is left in place
+   * when this app closes, for the caller to drop.
+   */
+  database?: TestDatabase;
+}
+
 /**
  * The real service on a socket (127.0.0.1, random port) over its own fresh database. `env`
  * overrides the test defaults the way the environment would.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestApp> {
+  const database = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'ssell-test-data-')),
@@ -66,7 +77,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     close: async () => {
       await app.close();
       await fixtures.close();
-      await database.drop();
+      if (!options.database) await database.drop();
     },
   };
 }

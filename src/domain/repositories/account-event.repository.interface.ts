@@ -1,5 +1,6 @@
 import type { Queryable } from './queryable';
 import type { AccountEvent, AccountEventType } from '../entities/account-event.entity';
+import type { ClientAccount } from '../entities/client-account.entity';
 
 export const ACCOUNT_EVENT_REPOSITORY = Symbol('ACCOUNT_EVENT_REPOSITORY');
 
@@ -8,7 +9,23 @@ export interface NewAccountEvent {
   userId: string;
   type: AccountEventType;
   data?: Record<string, unknown>;
+  /**
+   * The account as this event leaves it, for the listeners (the webhook payload), when its row
+   * cannot tell: a deleted account's last state. Not stored with the event.
+   */
+  account?: ClientAccount;
 }
+
+/** An event just appended, as a listener sees it inside the append's transaction. */
+export interface AppendedAccountEvent extends AccountEvent {
+  account?: ClientAccount;
+}
+
+/**
+ * Runs inside the transaction that appends the event (the outbox's fan-out): what it writes
+ * commits with the event, and if it fails the event and the change that caused it fail too.
+ */
+export type AccountEventListener = (event: AppendedAccountEvent, tx: Queryable) => Promise<void>;
 
 export interface AccountEventCursor {
   createdAt: string;

@@ -3,10 +3,12 @@ import type { AppConfig } from '../../config/config';
 import { APP_CONFIG } from '../../config/config.module';
 import { TokenCipher } from './token-cipher';
 import { TokenVault } from './token-vault';
+import { WebhookSecretCipher } from './webhook-secret-cipher';
 
 /**
  * The token vault, for every module. The cipher is provided to the vault but not exported: the
- * vault is the only code that turns ciphertext back into a token.
+ * vault is the only code that turns ciphertext back into a token. Webhook signing secrets share
+ * the key ring through their own cipher, which only ever opens secrets.
  */
 @Global()
 @Module({
@@ -17,7 +19,12 @@ import { TokenVault } from './token-vault';
       inject: [APP_CONFIG],
     },
     TokenVault,
+    {
+      provide: WebhookSecretCipher,
+      useFactory: (cipher: TokenCipher) => new WebhookSecretCipher(cipher),
+      inject: [TokenCipher],
+    },
   ],
-  exports: [TokenVault],
+  exports: [TokenVault, WebhookSecretCipher],
 })
 export class CryptoModule {}

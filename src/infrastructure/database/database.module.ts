@@ -5,6 +5,7 @@ import {
   type DynamicModule,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { AccountEventListeners } from './account-event-listeners';
 import type { DatabaseHandle } from './database';
 
 /** Injection token of the pg-promise database object (`@Inject(PG) db: Db`). */
@@ -25,8 +26,9 @@ export class DatabaseModule implements OnApplicationShutdown {
         { provide: HANDLE, useValue: handle },
         { provide: PG, useValue: handle.db },
         { provide: DATABASE_URL, useValue: handle.url },
+        AccountEventListeners,
       ],
-      exports: [PG, DATABASE_URL],
+      exports: [PG, DATABASE_URL, AccountEventListeners],
     };
   }
 

@@ -8,6 +8,13 @@ export interface JobPayloads {
   'tokens.refresh-sweep': Record<string, never>;
   /** Queue a sync for accounts not synced recently. */
   'accounts.sync-sweep': Record<string, never>;
+  /**
+   * Deliver, in order, the pending webhook deliveries of one endpoint for one account (`null`:
+   * the endpoint's pings). The rows in webhook_deliveries are the truth; this only says "look".
+   */
+  'webhook.deliver': { endpointId: string; accountId: string | null };
+  /** Wake the pairs whose next delivery is due but that no job is looking after (lost, killed). */
+  'webhooks.sweep': Record<string, never>;
 }
 
 export type JobName = keyof JobPayloads;
@@ -17,4 +24,6 @@ export const JOB_NAMES: readonly JobName[] = [
   'account.refresh-token',
   'tokens.refresh-sweep',
   'accounts.sync-sweep',
+  'webhook.deliver',
+  'webhooks.sweep',
 ];

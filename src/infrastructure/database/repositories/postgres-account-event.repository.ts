@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { PreparedStatement } from 'pg-promise';
 import type { AccountEvent, AccountEventType } from '../../../domain/entities/account-event.entity';
 import type {
@@ -6,6 +6,7 @@ import type {
   IAccountEventRepository,
   NewAccountEvent,
 } from '../../../domain/repositories/account-event.repository.interface';
+import { AccountEventListeners } from '../account-event-listeners';
 import type { Db, Queryable } from '../database';
 import { PG } from '../database.module';
 
@@ -25,20 +26,46 @@ const SELECT = `SELECT id, account_id, user_id, type, data, created_at,
 
 const appendEvent = new PreparedStatement({
   name: 'account-events-append',
-  text: 'INSERT INTO account_events (account_id, user_id, type, data) VALUES ($1, $2, $3, $4::jsonb)',
+  text: `INSERT INTO account_events (account_id, user_id, type, data) VALUES ($1, $2, $3, $4::jsonb)
+         RETURNING id, created_at`,
 });
 
 @Injectable()
 export class PostgresAccountEventRepository implements IAccountEventRepository {
-  constructor(@Inject(PG) private readonly db: Db) {}
+  constructor(
+    @Inject(PG) private readonly db: Db,
+    @Optional() private readonly listeners?: AccountEventListeners,
+  ) {}
 
+  /**
+   * Appends the event and, in the same transaction, lets the listeners (the webhook fan-out) write
+   * what follows from it. Without a caller's transaction, one is opened when anyone listens.
+   */
   async append(event: NewAccountEvent, tx: Queryable = this.db): Promise<void> {
-    await tx.none(appendEvent, [
-      event.accountId,
-      event.userId,
-      event.type,
-      JSON.stringify(event.data ?? {}),
-    ]);
+    const data = event.data ?? {};
+    const values = [event.accountId, event.userId, event.type, JSON.stringify(data)];
+    const listeners = this.listeners;
+    if (!listeners?.any) {
+      await tx.one(appendEvent, values);
+      return;
+    }
+    const appendAndNotify = async (t: Queryable) => {
+      const row = await t.one<{ id: string; created_at: Date }>(appendEvent, values);
+      await listeners.notify(
+        {
+          id: row.id,
+          accountId: event.accountId,
+          userId: event.userId,
+          type: event.type,
+          data,
+          createdAt: row.created_at,
+          ...(event.account ? { account: event.account } : {}),
+        },
+        t,
+      );
+    };
+    if (tx === this.db) await this.db.tx('account-events-append', appendAndNotify);
+    else await appendAndNotify(tx);
   }
 
   async listByAccount(

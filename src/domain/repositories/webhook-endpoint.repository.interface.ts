@@ -1,0 +1,38 @@
+import type { Queryable } from './queryable';
+import type {
+  SealedSecret,
+  WebhookEndpoint,
+  WebhookEventType,
+  WebhookSubscription,
+} from '../entities/webhook.entity';
+
+export const WEBHOOK_ENDPOINT_REPOSITORY = Symbol('WEBHOOK_ENDPOINT_REPOSITORY');
+
+export interface NewWebhookEndpoint {
+  /** Chosen by the caller: the secret is sealed with the id as associated data before the insert. */
+  id: string;
+  userId: string;
+  url: string;
+  events: WebhookSubscription[];
+  description: string | null;
+  secret: SealedSecret;
+}
+
+export interface IWebhookEndpointRepository {
+  create(endpoint: NewWebhookEndpoint): Promise<WebhookEndpoint>;
+  findById(id: string): Promise<WebhookEndpoint | null>;
+  /** The endpoint and its sealed secret, for signing a delivery. */
+  findWithSecret(id: string): Promise<{ endpoint: WebhookEndpoint; secret: SealedSecret } | null>;
+  /** Oldest first. */
+  listByUser(userId: string): Promise<WebhookEndpoint[]>;
+  countByUser(userId: string): Promise<number>;
+  /** The user's endpoints subscribed to `type` (by name or `*`), inside the event's transaction. */
+  findSubscribed(
+    userId: string,
+    type: WebhookEventType,
+    tx?: Queryable,
+  ): Promise<WebhookEndpoint[]>;
+  replaceSecret(id: string, secret: SealedSecret): Promise<boolean>;
+  /** Its deliveries go with it. */
+  delete(id: string): Promise<boolean>;
+}

@@ -1,0 +1,154 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PreparedStatement } from 'pg-promise';
+import type {
+  SealedSecret,
+  WebhookEndpoint,
+  WebhookEventType,
+  WebhookSubscription,
+} from '../../../domain/entities/webhook.entity';
+import { ALL_WEBHOOK_EVENTS } from '../../../domain/entities/webhook.entity';
+import type {
+  IWebhookEndpointRepository,
+  NewWebhookEndpoint,
+} from '../../../domain/repositories/webhook-endpoint.repository.interface';
+import type { Db, Queryable } from '../database';
+import { PG } from '../database.module';
+
+interface EndpointRow {
+  id: string;
+  user_id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface SecretRow extends EndpointRow {
+  secret_ciphertext: Buffer;
+  secret_iv: Buffer;
+  secret_auth_tag: Buffer;
+  secret_key_version: number;
+}
+
+const COLUMNS = 'id, user_id, url, events, description, created_at, updated_at';
+const SECRET_COLUMNS = 'secret_ciphertext, secret_iv, secret_auth_tag, secret_key_version';
+
+// Runs for every account event appended (the fan-out), mostly to find nothing.
+const findSubscribed = new PreparedStatement({
+  name: 'webhook-endpoints-subscribed',
+  text: `SELECT ${COLUMNS} FROM webhook_endpoints
+         WHERE user_id = $1 AND events && ARRAY[$2, $3]::text[]
+         ORDER BY created_at, id`,
+});
+const findWithSecret = new PreparedStatement({
+  name: 'webhook-endpoints-with-secret',
+  text: `SELECT ${COLUMNS}, ${SECRET_COLUMNS} FROM webhook_endpoints WHERE id = $1`,
+});
+
+function toEndpoint(row: EndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    url: row.url,
+    events: row.events as WebhookSubscription[],
+    description: row.description,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+@Injectable()
+export class PostgresWebhookEndpointRepository implements IWebhookEndpointRepository {
+  constructor(@Inject(PG) private readonly db: Db) {}
+
+  async create(endpoint: NewWebhookEndpoint): Promise<WebhookEndpoint> {
+    const { secret } = endpoint;
+    const row = await this.db.one<EndpointRow>(
+      `INSERT INTO webhook_endpoints (id, user_id, url, events, description, ${SECRET_COLUMNS})
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9)
+       RETURNING ${COLUMNS}`,
+      [
+        endpoint.id,
+        endpoint.userId,
+        endpoint.url,
+        endpoint.events,
+        endpoint.description,
+        secret.ciphertext,
+        secret.iv,
+        secret.authTag,
+        secret.keyVersion,
+      ],
+    );
+    return toEndpoint(row);
+  }
+
+  async findById(id: string): Promise<WebhookEndpoint | null> {
+    const row = await this.db.oneOrNone<EndpointRow>(
+      `SELECT ${COLUMNS} FROM webhook_endpoints WHERE id = $1`,
+      [id],
+    );
+    return row ? toEndpoint(row) : null;
+  }
+
+  async findWithSecret(
+    id: string,
+  ): Promise<{ endpoint: WebhookEndpoint; secret: SealedSecret } | null> {
+    const row = await this.db.oneOrNone<SecretRow>(findWithSecret, [id]);
+    if (!row) return null;
+    return {
+      endpoint: toEndpoint(row),
+      secret: {
+        ciphertext: row.secret_ciphertext,
+        iv: row.secret_iv,
+        authTag: row.secret_auth_tag,
+        keyVersion: row.secret_key_version,
+      },
+    };
+  }
+
+  async listByUser(userId: string): Promise<WebhookEndpoint[]> {
+    const rows = await this.db.manyOrNone<EndpointRow>(
+      `SELECT ${COLUMNS} FROM webhook_endpoints WHERE user_id = $1 ORDER BY created_at, id`,
+      [userId],
+    );
+    return rows.map(toEndpoint);
+  }
+
+  async countByUser(userId: string): Promise<number> {
+    const row = await this.db.one<{ count: number }>(
+      'SELECT count(*)::int AS count FROM webhook_endpoints WHERE user_id = $1',
+      [userId],
+    );
+    return row.count;
+  }
+
+  async findSubscribed(
+    userId: string,
+    type: WebhookEventType,
+    tx: Queryable = this.db,
+  ): Promise<WebhookEndpoint[]> {
+    const rows = await tx.manyOrNone<EndpointRow>(findSubscribed, [
+      userId,
+      type,
+      ALL_WEBHOOK_EVENTS,
+    ]);
+    return rows.map(toEndpoint);
+  }
+
+  async replaceSecret(id: string, secret: SealedSecret): Promise<boolean> {
+    const result = await this.db.result(
+      `UPDATE webhook_endpoints
+       SET secret_ciphertext = $2, secret_iv = $3, secret_auth_tag = $4, secret_key_version = $5,
+           updated_at = now()
+       WHERE id = $1`,
+      [id, secret.ciphertext, secret.iv, secret.authTag, secret.keyVersion],
+    );
+    return result.rowCount === 1;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.result('DELETE FROM webhook_endpoints WHERE id = $1', [id]);
+    return result.rowCount === 1;
+  }
+}

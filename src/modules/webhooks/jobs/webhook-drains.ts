@@ -1,0 +1,32 @@
+import type { DeliveryStream } from '../../../domain/repositories/webhook-delivery.repository.interface';
+import type { Queryable } from '../../../domain/repositories/queryable';
+import type { JobQueue } from '../../../infrastructure/jobs/job-queue';
+
+/**
+ * One queued drain per (endpoint, account) pair: the queue's singleton key. A second request for a
+ * pair that already has one queued is dropped, which is harmless: the rows are the truth, and the
+ * queued drain delivers whatever is pending when it runs.
+ */
+export function drainKey(stream: DeliveryStream): string {
+  return `webhook:${stream.endpointId}:${stream.accountId ?? 'ping'}`;
+}
+
+export type DrainQueue = Pick<JobQueue, 'enqueue'>;
+
+/** Asks for a drain of the pair (in `tx` when given: it exists only if the deliveries do). */
+export async function requestDrain(
+  queue: DrainQueue,
+  stream: DeliveryStream,
+  options: { tx?: Queryable; startAfter?: Date } = {},
+): Promise<boolean> {
+  const id = await queue.enqueue(
+    'webhook.deliver',
+    { endpointId: stream.endpointId, accountId: stream.accountId },
+    {
+      singletonKey: drainKey(stream),
+      ...(options.tx ? { tx: options.tx } : {}),
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
+    },
+  );
+  return id !== null;
+}

@@ -1,0 +1,187 @@
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { loggableError } from '../../../common/logging/loggable-error';
+import { ROOT_LOGGER } from '../../../common/logging/logging.module';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+import {
+  type ClaimedDelivery,
+  type DeliveryStream,
+  type IWebhookDeliveryRepository,
+  WEBHOOK_DELIVERY_REPOSITORY,
+} from '../../../domain/repositories/webhook-delivery.repository.interface';
+import {
+  type IWebhookEndpointRepository,
+  WEBHOOK_ENDPOINT_REPOSITORY,
+} from '../../../domain/repositories/webhook-endpoint.repository.interface';
+import {
+  WebhookSecretCipher,
+  WebhookSecretError,
+} from '../../../infrastructure/crypto/webhook-secret-cipher';
+import { WebhookClient } from '../../../infrastructure/http/webhook-client';
+import { JobQueue } from '../../../infrastructure/jobs/job-queue';
+import { requestDrain } from '../jobs/webhook-drains';
+import { deliveryHeaders } from '../webhook-signature';
+
+/** Retried for this long after the first attempt, then `failed` (and the pair moves on). */
+export const RETRY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** One drain job runs at most this long, then queues its pair's next drain (others get a turn). */
+export const DRAIN_BUDGET_MS = 60_000;
+/** Pairs woken per sweep; the rest wait for the next one, longest overdue first. */
+export const SWEEP_BATCH = 5_000;
+/** Beyond the attempt's own deadline, before a crashed worker's claim may be taken over. */
+const LEASE_MARGIN_MS = 30_000;
+
+/**
+ * The wait before attempt `attempts + 1`: exponential from `baseMs` (doubling per attempt) up to
+ * `maxMs`, with "equal jitter" (a random point in the upper half), so receivers that come back
+ * after an outage are not hit by every sender's retries in the same second.
+ */
+export function retryDelayMs(
+  attempts: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempts - 1, 0), 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+export interface DrainResult {
+  delivered: number;
+  failed: number;
+  /** Why the drain stopped: nothing pending, waiting for a retry, or out of budget / stopping. */
+  stopped: 'empty' | 'waiting' | 'yielded' | 'endpoint_gone';
+}
+
+interface SigningEndpoint {
+  url: string;
+  /** Null when the stored secret does not open (key ring without its key): nothing can be signed. */
+  secret: string | null;
+}
+
+/**
+ * Delivers a pair's pending deliveries one at a time, oldest first: a later event of an account
+ * never reaches a receiver before an earlier one (at least once, in order). A failed attempt
+ * schedules the next one with backoff and ends the drain; the pair's later deliveries wait behind
+ * it until it is delivered or, 24 hours after its first attempt, failed.
+ */
+@Injectable()
+export class WebhookDeliveryService implements BeforeApplicationShutdown {
+  private readonly logger: Logger;
+  private stopping = false;
+
+  constructor(
+    @Inject(WEBHOOK_ENDPOINT_REPOSITORY) private readonly endpoints: IWebhookEndpointRepository,
+    @Inject(WEBHOOK_DELIVERY_REPOSITORY) private readonly deliveries: IWebhookDeliveryRepository,
+    private readonly secrets: WebhookSecretCipher,
+    private readonly client: WebhookClient,
+    private readonly queue: JobQueue,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ROOT_LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'webhooks' });
+  }
+
+  /** Shutting down: drains stop after the attempt in flight and leave their pair queued. */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+  }
+
+  async drain(stream: DeliveryStream): Promise<DrainResult> {
+    const started = Date.now();
+    const leaseMs = this.config.webhooks.timeoutMs + LEASE_MARGIN_MS;
+    const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
+    let endpoint: SigningEndpoint | null | undefined;
+    for (;;) {
+      if (this.stopping || Date.now() - started >= DRAIN_BUDGET_MS) {
+        await requestDrain(this.queue, stream);
+        return { ...result, stopped: 'yielded' };
+      }
+      const claim = await this.deliveries.claimNext(stream, leaseMs);
+      if (claim.kind === 'empty') return result;
+      if (claim.kind === 'waiting') {
+        await requestDrain(this.queue, stream, { startAfter: claim.until });
+        return { ...result, stopped: 'waiting' };
+      }
+      endpoint ??= await this.signingEndpoint(stream.endpointId);
+      // Deleted meanwhile: its deliveries went with it (cascade).
+      if (!endpoint) return { ...result, stopped: 'endpoint_gone' };
+      const outcome = await this.attempt(endpoint, claim.delivery);
+      if (outcome === 'delivered') result.delivered++;
+      else if (outcome === 'failed') result.failed++;
+      else {
+        await requestDrain(this.queue, stream, { startAfter: outcome.retryAt });
+        return { ...result, stopped: 'waiting' };
+      }
+    }
+  }
+
+  /**
+   * Wakes every pair whose next delivery is due but whose drain job is missing: lost with a
+   * killed process, or never committed. The singleton key makes a wake of a pair that already has
+   * a drain queued a no-op. The number of drains queued.
+   */
+  async sweep(): Promise<number> {
+    const streams = await this.deliveries.findDueStreams(SWEEP_BATCH);
+    let queued = 0;
+    for (const stream of streams) {
+      if (await requestDrain(this.queue, stream)) queued++;
+    }
+    if (queued > 0) this.logger.info({ queued }, 'webhook sweep woke pairs with due deliveries');
+    return queued;
+  }
+
+  private async attempt(
+    endpoint: SigningEndpoint,
+    delivery: ClaimedDelivery,
+  ): Promise<'delivered' | 'failed' | { retryAt: Date }> {
+    const sent = endpoint.secret
+      ? await this.client.post(
+          endpoint.url,
+          delivery.payload,
+          deliveryHeaders(endpoint.secret, delivery),
+        )
+      : ({
+          ok: false,
+          reason: 'refused',
+          statusCode: null,
+          error: 'the signing secret could not be decrypted (TOKEN_ENCRYPTION_KEY lacks its key)',
+        } as const);
+    if (sent.ok) {
+      await this.deliveries.markDelivered(delivery.id, sent.statusCode);
+      return 'delivered';
+    }
+    const now = Date.now();
+    const context = {
+      deliveryId: delivery.id,
+      eventId: delivery.eventId,
+      event: delivery.eventType,
+      attempt: delivery.attempts,
+      reason: sent.reason,
+      statusCode: sent.statusCode,
+    };
+    if (now - delivery.firstAttemptAt.getTime() >= RETRY_WINDOW_MS) {
+      await this.deliveries.markFailed(delivery.id, sent.statusCode, sent.error);
+      this.logger.warn(context, 'webhook delivery failed for 24 hours: given up');
+      return 'failed';
+    }
+    const { retryBaseMs, retryMaxDelayMs } = this.config.webhooks;
+    const retryAt = new Date(now + retryDelayMs(delivery.attempts, retryBaseMs, retryMaxDelayMs));
+    await this.deliveries.markRetry(delivery.id, retryAt, sent.statusCode, sent.error);
+    this.logger.info({ ...context, retryAt }, 'webhook delivery attempt failed: will retry');
+    return { retryAt };
+  }
+
+  private async signingEndpoint(id: string): Promise<SigningEndpoint | null> {
+    const found = await this.endpoints.findWithSecret(id);
+    if (!found) return null;
+    try {
+      return { url: found.endpoint.url, secret: this.secrets.open(found.secret, id) };
+    } catch (error) {
+      if (!(error instanceof WebhookSecretError)) throw error;
+      this.logger.error({ webhookId: id, err: loggableError(error) }, 'webhook secret unreadable');
+      return { url: found.endpoint.url, secret: null };
+    }
+  }
+}
