@@ -730,7 +730,7 @@ describe('createAccount and refreshToken against the database and the emulator',
 
   it('refreshes a long-lived token that is old enough, and skips a young one', async () => {
     const old = await connect(owner, { tokenAgeMs: 25 * 3_600_000 });
-    const outcome = await app.service.refreshToken(old.account.id);
+    const outcome = await app.tokens.refreshToken(old.account.id);
     expect(outcome).toMatchObject({ status: 'refreshed', expiresAt: expect.any(Date) });
     const stored = await t.app.get(TokenVault).read(old.account.id);
     expect(stored!.accessToken).not.toBe(old.accessToken);
@@ -740,7 +740,7 @@ describe('createAccount and refreshToken against the database and the emulator',
     expect((await call('POST', `${BASE}/${old.account.id}/sync`, owner)).status).toBe(200);
 
     const young = await connect(owner);
-    expect(await app.service.refreshToken(young.account.id)).toMatchObject({
+    expect(await app.tokens.refreshToken(young.account.id)).toMatchObject({
       status: 'skipped',
       reason: 'too_young',
       retryAt: expect.any(Date),

@@ -13,7 +13,8 @@ import {
 import { BASE_SCOPE, InstagramApiError, InstagramClient } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import type { OAuthCallbackQuery } from '../dto/oauth.dto';
-import { InstagramAccountService } from './instagram-account.service';
+import { connectFailureOf } from './account-failure';
+import { AccountService } from './account.service';
 
 /** Meta's dialog gives the person time to log in; ten minutes is plenty and limits replays. */
 export const OAUTH_STATE_TTL_SECONDS = 600;
@@ -60,27 +61,6 @@ function hashState(state: string, binding: string): Buffer {
 
 const randomToken = (): string => randomBytes(32).toString('base64url');
 
-function failureOf(error: InstagramApiError): ConnectFailure {
-  switch (error.kind) {
-    case 'rate_limited':
-      return 'rate_limited';
-    case 'transient':
-    case 'network':
-    case 'timeout':
-      return 'instagram_unavailable';
-    case 'token_invalid':
-      return 'authorization_failed';
-    case 'permission':
-      return 'permission_denied';
-    case 'bad_request':
-    case 'not_found':
-      // The code exchange answers "Matching code was not found or was already used" this way.
-      return error.operation === 'exchangeCode' ? 'code_rejected' : 'instagram_error';
-    case 'unknown':
-      return 'instagram_error';
-  }
-}
-
 /**
  * IG-001, the connect: a single-use state bound to the user who starts it and to their browser
  * (the `ssell_oauth` cookie), then code → short-lived token → long-lived token → profile → one
@@ -97,7 +77,7 @@ export class InstagramConnectService {
     @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
-    private readonly accounts: InstagramAccountService,
+    private readonly accounts: AccountService,
   ) {
     this.logger = logger.child({ component: 'instagram-connect' });
   }
@@ -191,7 +171,7 @@ export class InstagramConnectService {
       if (error instanceof InstagramApiError) {
         // toLog() carries no token or code: the client scrubs its messages.
         this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
-        return this.failed(failureOf(error));
+        return this.failed(connectFailureOf(error));
       }
       if (error instanceof ConflictException) {
         this.logger.info({ userId }, 'Instagram account already connected by another user');
