@@ -49,35 +49,10 @@ export function accountServicesWithFakes() {
     });
   }
   const logger = pino({ level: 'trace' }, { write: (line: string) => logLines.push(line) });
-  const status = new AccountStatusService(accounts, events, db as never, logger);
-  const tokens = new AccountTokenService(
-    accounts,
-    events,
-    vault as never,
-    client as never,
-    db as never,
-    status,
-    logger,
-  );
-  const sync = new AccountSyncService(
-    accounts,
-    events,
-    client as never,
-    db as never,
-    status,
-    tokens,
-    logger,
-  );
-  const account = new AccountService(
-    accounts,
-    events,
-    vault as never,
-    jobs as never,
-    db as never,
-    status,
-    tokens,
-    logger,
-  );
+  const status = new AccountStatusService(accounts, events, db, logger);
+  const tokens = new AccountTokenService(accounts, events, vault, client, db, status, logger);
+  const sync = new AccountSyncService(accounts, events, client, db, status, tokens, logger);
+  const account = new AccountService(accounts, events, vault, jobs, db, status, tokens, logger);
 
   return {
     accounts,

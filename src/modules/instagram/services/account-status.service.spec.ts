@@ -4,7 +4,7 @@ import { AccountStatus } from '../../../domain/entities/client-account.entity';
 import { accountServicesWithFakes } from '../../../../test/fakes/account-services';
 import type { FakeAccountEventRepository } from '../../../../test/fakes/fake-account-event.repository';
 import type { FakeAccountRepository } from '../../../../test/fakes/fake-account.repository';
-import type { FakeDb } from '../../../../test/fakes/fake-db';
+import { fakeTransaction, type FakeDb } from '../../../../test/fakes/fake-db';
 import { AccountStatusService } from './account-status.service';
 
 const HOUR = 3_600_000;
@@ -57,8 +57,8 @@ describe('markStatus', () => {
 
   it("joins the caller's transaction; an unknown account is a no-op", async () => {
     const account = accounts.seed();
-    const callerTx = { caller: true };
-    await service.markStatus(account.id, AccountStatus.ERROR, { code: 'X' }, callerTx as never);
+    const callerTx = fakeTransaction('caller');
+    await service.markStatus(account.id, AccountStatus.ERROR, { code: 'X' }, callerTx);
     expect(db.transactions).toEqual([]);
     expect(accounts.txSeen).toContain(callerTx);
     await expect(service.markStatus(randomUUID(), AccountStatus.ERROR)).resolves.toBeUndefined();

@@ -17,9 +17,10 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import type { Db, Queryable } from '../../../infrastructure/database/database';
+import type { Queryable } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
 import { classifyFailure, failureDetails } from './account-failure';
+import type { Transactions } from './account-ports';
 import { clip } from './account-profile';
 
 export interface StatusDetail {
@@ -54,7 +55,7 @@ export class AccountStatusService {
   constructor(
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
-    @Inject(PG) private readonly db: Db,
+    @Inject(PG) private readonly db: Transactions,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'instagram-accounts' });

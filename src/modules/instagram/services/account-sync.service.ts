@@ -16,13 +16,13 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
-import type { InstagramClient, InstagramProfile } from '../../../infrastructure/instagram';
+import type { InstagramProfile } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import type { JobPayloads } from '../../../infrastructure/jobs/job-names';
 import { loadAccount } from './account-access';
 import { logFailure } from './account-failure';
+import type { AccountInstagramCalls, Transactions } from './account-ports';
 import {
   changedFields,
   pictureExpiresAt,
@@ -54,8 +54,8 @@ export class AccountSyncService {
   constructor(
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
-    @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
-    @Inject(PG) private readonly db: Db,
+    @Inject(INSTAGRAM_CLIENT) private readonly client: AccountInstagramCalls,
+    @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     private readonly tokens: AccountTokenService,
     @Inject(ROOT_LOGGER) logger: Logger,

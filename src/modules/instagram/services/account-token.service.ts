@@ -13,15 +13,14 @@ import {
 } from '../../../domain/repositories/client-account.repository.interface';
 import { TokenDecryptionError } from '../../../infrastructure/crypto/token-cipher';
 import { type StoredToken, TokenVault } from '../../../infrastructure/crypto/token-vault';
-import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
 import {
-  type InstagramClient,
   type LongLivedToken,
   TokenRefreshNotAllowedError,
 } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import { classifyFailure, logFailure, safeMessage } from './account-failure';
+import type { AccountInstagramCalls, TokenStore, Transactions } from './account-ports';
 import { AccountStatusService } from './account-status.service';
 
 export type RefreshTokenOutcome =
@@ -45,9 +44,9 @@ export class AccountTokenService {
   constructor(
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
-    private readonly vault: TokenVault,
-    @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
-    @Inject(PG) private readonly db: Db,
+    @Inject(TokenVault) private readonly vault: TokenStore,
+    @Inject(INSTAGRAM_CLIENT) private readonly client: AccountInstagramCalls,
+    @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {

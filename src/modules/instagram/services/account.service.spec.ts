@@ -21,6 +21,7 @@ import type { FakeAccountRepository } from '../../../../test/fakes/fake-account.
 import { TX, type FakeDb } from '../../../../test/fakes/fake-db';
 import type { FakeJobQueue } from '../../../../test/fakes/fake-job-queue';
 import { FRESH_TOKEN, TOKEN, type FakeTokenVault } from '../../../../test/fakes/fake-token-vault';
+import type { UpdateAccountDto } from '../dto/account.dto';
 import { decodeCursor, encodeCursor } from '../dto/pagination';
 import { AccountService, OWNED_BY_OTHER_MESSAGE } from './account.service';
 
@@ -235,7 +236,7 @@ describe('updateAccount', () => {
       userId: randomUUID(),
       platformAccountId: '1',
       followerCount: 1e6,
-    } as never);
+    } as UpdateAccountDto);
     const after = accounts.get(account.id);
     expect(after.userId).toBe(account.userId);
     expect(after.platformAccountId).toBe(account.platformAccountId);
@@ -259,9 +260,9 @@ describe('updateAccount', () => {
     ['status error', { status: AccountStatus.ERROR }],
   ])('400 for %s', async (_label, dto) => {
     const account = accounts.seed();
-    await expect(
-      service.updateAccount(account.id, account.userId, dto as never),
-    ).rejects.toBeInstanceOf(BadRequestException);
+    await expect(service.updateAccount(account.id, account.userId, dto)).rejects.toBeInstanceOf(
+      BadRequestException,
+    );
     expect(events.list).toEqual([]);
   });
 

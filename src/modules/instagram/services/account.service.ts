@@ -18,6 +18,7 @@ import {
 import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
+  type NewAccountEvent,
 } from '../../../domain/repositories/account-event.repository.interface';
 import {
   type AccountUpdate,
@@ -26,7 +27,6 @@ import {
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
 import { type TokenType, TokenVault } from '../../../infrastructure/crypto/token-vault';
-import type { Db, Queryable } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
 import {
@@ -36,6 +36,7 @@ import {
 } from '../dto/account.dto';
 import { decodeCursor, encodeCursor, pageSize } from '../dto/pagination';
 import { loadAccount } from './account-access';
+import type { AccountJobs, TokenStore, Transactions } from './account-ports';
 import {
   changedFields,
   clip,
@@ -90,9 +91,9 @@ export class AccountService {
   constructor(
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
-    private readonly vault: TokenVault,
-    private readonly jobs: JobQueue,
-    @Inject(PG) private readonly db: Db,
+    @Inject(TokenVault) private readonly vault: TokenStore,
+    @Inject(JobQueue) private readonly jobs: AccountJobs,
+    @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     private readonly tokens: AccountTokenService,
     @Inject(ROOT_LOGGER) logger: Logger,
@@ -140,7 +141,7 @@ export class AccountService {
       }
       const { account } = upserted;
       if (token) await this.vault.store(account.id, token, tx);
-      await this.appendConnectEvents(upserted, userId, tx);
+      for (const event of connectEvents(upserted, userId)) await this.events.append(event, tx);
       const reason = upserted.outcome === 'created' ? 'connect' : 'reconnect';
       // Same transaction: the job exists exactly when the account does, and the singleton key
       // keeps one queued sync per account however often it is reconnected.
@@ -274,47 +275,28 @@ export class AccountService {
       'Instagram account disconnected by its user',
     );
   }
+}
 
-  /** `connected` for a new account; `reconnected` (and the way back to active) for an old one. */
-  private async appendConnectEvents(
-    upserted: Exclude<ConnectOutcome, { outcome: 'owned_by_other' }>,
-    userId: string,
-    tx: Queryable,
-  ): Promise<void> {
-    const { account } = upserted;
-    const base = { accountId: account.id, userId };
-    if (upserted.outcome === 'created') {
-      await this.events.append(
-        {
-          ...base,
-          type: AccountEventType.CONNECTED,
-          data: {
-            username: account.username,
-            platformAccountId: account.platformAccountId,
-            permissions: account.permissions,
-          },
-        },
-        tx,
-      );
-      return;
-    }
-    await this.events.append(
-      {
-        ...base,
-        type: AccountEventType.RECONNECTED,
-        data: { previousStatus: upserted.previousStatus, permissions: account.permissions },
-      },
-      tx,
-    );
-    if (upserted.previousStatus !== AccountStatus.ACTIVE) {
-      await this.events.append(
-        {
-          ...base,
-          type: AccountEventType.STATUS_CHANGED,
-          data: { from: upserted.previousStatus, to: AccountStatus.ACTIVE, reason: 'reconnected' },
-        },
-        tx,
-      );
-    }
+/** `connected` for a new account; `reconnected` (and the way back to active) for an old one. */
+function connectEvents(
+  upserted: Exclude<ConnectOutcome, { outcome: 'owned_by_other' }>,
+  userId: string,
+): NewAccountEvent[] {
+  const { account } = upserted;
+  const base = { accountId: account.id, userId };
+  const { permissions } = account;
+  if (upserted.outcome === 'created') {
+    const { username, platformAccountId } = account;
+    const data = { username, platformAccountId, permissions };
+    return [{ ...base, type: AccountEventType.CONNECTED, data }];
   }
+  const { previousStatus } = upserted;
+  const events: NewAccountEvent[] = [
+    { ...base, type: AccountEventType.RECONNECTED, data: { previousStatus, permissions } },
+  ];
+  if (previousStatus !== AccountStatus.ACTIVE) {
+    const data = { from: previousStatus, to: AccountStatus.ACTIVE, reason: 'reconnected' };
+    events.push({ ...base, type: AccountEventType.STATUS_CHANGED, data });
+  }
+  return events;
 }
