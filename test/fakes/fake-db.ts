@@ -1,4 +1,4 @@
-import type { Queryable } from '../../src/infrastructure/database/database';
+import type { Queryable } from '../../src/domain/repositories/queryable';
 import type { Transactions } from '../../src/modules/instagram/services/account-ports';
 
 /**

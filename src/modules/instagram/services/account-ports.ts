@@ -1,5 +1,5 @@
 import type { TokenVault } from '../../../infrastructure/crypto/token-vault';
-import type { Queryable } from '../../../infrastructure/database/database';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import type { InstagramClient } from '../../../infrastructure/instagram';
 import type { JobQueue } from '../../../infrastructure/jobs/job-queue';
 

@@ -17,7 +17,7 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import type { Queryable } from '../../../infrastructure/database/database';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import { PG } from '../../../infrastructure/database/database.module';
 import { classifyFailure, failureDetails } from './account-failure';
 import type { Transactions } from './account-ports';
