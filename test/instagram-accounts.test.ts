@@ -479,16 +479,23 @@ describe('POST /instagram/accounts/:id/sync', () => {
     expect(shown.body.statusDetail).toBe(
       'Instagram says the password was changed (190/460). Reconnect the account.',
     );
-    expect((await eventsOf(connected.account.id)).at(-1)).toEqual({
-      type: 'status_changed',
-      data: {
-        from: 'active',
-        to: 'token_expired',
-        code: '190',
-        subcode: '460',
-        reason: 'password_changed',
+    // The change, then the owner's call to action (webhooks: account.needs_reconnect).
+    expect((await eventsOf(connected.account.id)).slice(-2)).toEqual([
+      {
+        type: 'status_changed',
+        data: {
+          from: 'active',
+          to: 'token_expired',
+          code: '190',
+          subcode: '460',
+          reason: 'password_changed',
+        },
       },
-    });
+      {
+        type: 'needs_reconnect',
+        data: { status: 'token_expired', reason: 'token_invalid', code: '190', subcode: '460' },
+      },
+    ]);
 
     // Reconnecting re-activates the same account with a working token.
     const again = await connect(owner, { emulatorAccount: connected.emulatorAccount.userId });

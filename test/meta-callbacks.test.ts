@@ -82,7 +82,7 @@ afterAll(async () => {
 });
 
 describe('POST /instagram/webhooks/deauthorize', () => {
-  it('disconnects the account named by its app-scoped id: token gone, status_changed event', async () => {
+  it('disconnects the account named by its app-scoped id: token gone, status_changed and disconnected events', async () => {
     const user = await registerUser(t.url);
     const { accountId } = await connectViaOAuth(t, user, 'deauth.one');
     const { accountId: bystanderId } = await connectViaOAuth(t, user, 'bystander');
@@ -105,13 +105,14 @@ describe('POST /instagram/webhooks/deauthorize', () => {
       `SELECT type, data FROM account_events WHERE account_id = $1 ORDER BY created_at, id`,
       [accountId],
     );
-    expect(events.map((e) => e.type)).toEqual(['connected', 'status_changed']);
+    expect(events.map((e) => e.type)).toEqual(['connected', 'status_changed', 'disconnected']);
     expect(events[1].data).toMatchObject({
       from: 'active',
       to: 'disconnected',
       code: 'DEAUTHORIZED',
       reason: 'deauthorized',
     });
+    expect(events[2].data).toEqual({ by: 'instagram', reason: 'deauthorized' });
     // Nobody else is touched.
     expect(await snapshot(bystanderId)).toEqual(bystanderBefore);
 
@@ -127,7 +128,7 @@ describe('POST /instagram/webhooks/deauthorize', () => {
       form(signedRequest(deauthPayload(ig('deauth.one').appScopedId))),
     );
     expect(again.status).toBe(200);
-    expect(await rowsOf('account_events', accountId)).toBe(2);
+    expect(await rowsOf('account_events', accountId)).toBe(events.length);
   });
 
   it('matches the professional id too, and accepts fields Meta may add', async () => {

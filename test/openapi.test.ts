@@ -62,13 +62,20 @@ it('documents every route with a summary and its error responses', async () => {
       'POST /instagram/webhooks/deauthorize',
       'POST /instagram/webhooks/data-deletion',
       'GET /instagram/data-deletion/{code}',
+      'POST /webhooks',
+      'GET /webhooks',
+      'GET /webhooks/{id}',
+      'DELETE /webhooks/{id}',
+      'POST /webhooks/{id}/rotate-secret',
+      'POST /webhooks/{id}/test',
+      'GET /webhooks/{id}/deliveries',
     ].sort(),
   );
   for (const { route, op } of operations) {
     expect(op.summary, `${route} has no summary`).toBeTruthy();
   }
-  for (const { route, op } of operations.filter((o) =>
-    o.route.includes('/instagram/accounts/{id}'),
+  for (const { route, op } of operations.filter(
+    (o) => o.route.includes('/instagram/accounts/{id}') || o.route.includes('/webhooks/{id}'),
   )) {
     for (const status of ['401', '403', '404']) {
       expect(Object.keys(op.responses), `${route} does not document ${status}`).toContain(status);

@@ -486,6 +486,139 @@ describe('delivery', () => {
   });
 });
 
+describe('the events, driven through the emulator', () => {
+  /** Meta's deauthorize callback, signed with the app secret as Meta signs it. */
+  const deauthorize = (appScopedId: string) => {
+    const payload = Buffer.from(
+      JSON.stringify({
+        user_id: appScopedId,
+        algorithm: 'HMAC-SHA256',
+        issued_at: Math.floor(Date.now() / 1000) + 5,
+      }),
+    ).toString('base64url');
+    const signature = createHmac('sha256', app.emu.appSecret).update(payload).digest('base64url');
+    return http(t.url, 'POST', '/instagram/webhooks/deauthorize', {
+      rawBody: `signed_request=${signature}.${payload}`,
+      contentType: 'application/x-www-form-urlencoded',
+    });
+  };
+  const sync = (id: string) => api('POST', `/instagram/accounts/${id}/sync`, user);
+
+  it('broken token, rate limit, recovery, deauthorize: each event once, in order, signed', async () => {
+    const { secret } = await register('/lifecycle');
+    const { account, emulatorAccount } = await connectAccount(app, user.userId);
+    const id = account.id;
+    const mine = (all: ReceivedRequest[]) =>
+      all.filter((r) => r.path === '/lifecycle' && r.body?.data?.account?.id === id);
+    const typesSoFar = () => mine(receiver.received).map((r) => r.body.type as string);
+    // The connect's own sync job runs first, so what follows starts from a quiet account.
+    await until(
+      async () =>
+        (await t.db.oneOrNone(
+          `SELECT 1 FROM account_events WHERE account_id = $1 AND type = 'synced'`,
+          [id],
+        )) !== null,
+      'the connect sync',
+    );
+
+    // Instagram invalidates the token: the next sync finds out. Failing again and again, and a
+    // status check on top, the owner hears it once.
+    app.emu.state.invalidateTokens(emulatorAccount.username, 'password_changed');
+    for (let i = 0; i < 3; i++) expect((await sync(id)).status).toBe(409);
+    expect((await api('POST', `/instagram/accounts/${id}/refresh-status`, user)).body).toEqual({
+      status: 'token_expired',
+    });
+    const broken = await receiver.waitFor((all) => {
+      const got = mine(all);
+      return got.some((r) => r.body.type === 'account.needs_reconnect') && got;
+    }, 'needs_reconnect');
+    const needs = broken.find((r) => r.body.type === 'account.needs_reconnect')!;
+    expect(needs.body.data.account).toMatchObject({ id, status: 'token_expired' });
+    expect(needs.body.data.account.statusDetail).toMatch(/password was changed/);
+    expect(verify(needs, secret)).toBe(true);
+
+    // The owner reconnects: back to active.
+    await connectAccount(app, user.userId, { emulatorAccount: emulatorAccount.userId });
+    await receiver.waitFor(
+      (all) => mine(all).some((r) => r.body.type === 'account.recovered'),
+      'recovered after the reconnect',
+    );
+
+    // A rate limit is a status change, not a reason to reconnect.
+    app.emu.state.inject({ kind: 'rate_limit_account', account: emulatorAccount.username });
+    expect((await sync(id)).status).toBe(429);
+    await receiver.waitFor(
+      (all) =>
+        mine(all).some(
+          (r) =>
+            r.body.type === 'account.status_changed' &&
+            r.body.data.account.status === 'rate_limited',
+        ),
+      'status_changed to rate_limited',
+    );
+    // The limit lifts (its reset time moves into the past): the next sync recovers.
+    await t.db.none(
+      `UPDATE client_accounts SET metadata = metadata || jsonb_build_object(
+         'rateLimitedUntil', to_jsonb(now() - interval '1 minute')) WHERE id = $1`,
+      [id],
+    );
+    await t.db.none('DELETE FROM instagram_api_usage');
+    expect((await sync(id)).status).toBe(200);
+    await receiver.waitFor(
+      (all) => mine(all).filter((r) => r.body.type === 'account.recovered').length === 2,
+      'recovered after the rate limit',
+    );
+
+    // The person removes the app in Instagram's settings.
+    expect((await deauthorize(emulatorAccount.appScopedId)).status).toBe(200);
+    const all = await receiver.waitFor((got) => {
+      const list = mine(got);
+      return list.some((r) => r.body.type === 'account.disconnected') && list;
+    }, 'disconnected');
+    const disconnected = all.find((r) => r.body.type === 'account.disconnected')!;
+    expect(disconnected.body.data.account.status).toBe('disconnected');
+
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(typesSoFar()).toEqual([
+      'account.connected',
+      'account.status_changed',
+      'account.needs_reconnect',
+      'account.reconnected',
+      'account.status_changed',
+      'account.recovered',
+      'account.status_changed',
+      'account.status_changed',
+      'account.recovered',
+      'account.status_changed',
+      'account.disconnected',
+    ]);
+    const statuses = mine(receiver.received)
+      .filter((r) => r.body.type === 'account.status_changed')
+      .map((r) => r.body.data.account.status);
+    expect(statuses).toEqual(['token_expired', 'active', 'rate_limited', 'active', 'disconnected']);
+    for (const r of mine(receiver.received)) {
+      expect(verify(r, secret)).toBe(true);
+      for (const token of issuedTokens(app.emu)) expect(r.rawBody).not.toContain(token);
+    }
+  });
+
+  it('DELETE of an account: account.disconnected with the account as it was, disconnected', async () => {
+    await register('/deleted-account', ['account.disconnected']);
+    const account = await newAccount();
+    expect((await api('DELETE', `/instagram/accounts/${account.id}`, user)).status).toBe(204);
+    const [gone] = await receiver.waitFor((all) => {
+      const got = all.filter(at('/deleted-account'));
+      return got.length > 0 && got;
+    }, 'account.disconnected');
+    expect(gone!.body.type).toBe('account.disconnected');
+    expect(gone!.body.data.account).toMatchObject({
+      id: account.id,
+      username: account.username,
+      status: 'disconnected',
+    });
+  });
+});
+
 describe('leaks', () => {
   it('no response of this file shows a token or another secret than the one just made', async () => {
     const tokens = issuedTokens(app.emu);

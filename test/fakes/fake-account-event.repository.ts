@@ -12,7 +12,12 @@ import type {
 /** The history in an array, oldest first; `of` reads one account's. */
 export class FakeAccountEventRepository implements IAccountEventRepository {
   list: AccountEvent[] = [];
-  async append(event: NewAccountEvent) {
+  /** What each append was given, and in which transaction. */
+  appended: NewAccountEvent[] = [];
+  txSeen: unknown[] = [];
+  async append(event: NewAccountEvent, tx?: unknown) {
+    this.appended.push(event);
+    this.txSeen.push(tx);
     this.list.push({
       id: randomUUID(),
       accountId: event.accountId,
@@ -37,6 +42,9 @@ export class FakeAccountEventRepository implements IAccountEventRepository {
   }
   async deleteByAccount() {
     return 0;
+  }
+  async latestOf(accountId: string, types: AccountEventType[]) {
+    return this.of(accountId).findLast((e) => types.includes(e.type))?.type ?? null;
   }
   of(accountId: string, type?: AccountEventType) {
     return this.list.filter((e) => e.accountId === accountId && (!type || e.type === type));

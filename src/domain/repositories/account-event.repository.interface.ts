@@ -41,4 +41,10 @@ export interface IAccountEventRepository {
     after: AccountEventCursor | null,
   ): Promise<{ events: AccountEvent[]; next: AccountEventCursor | null }>;
   deleteByAccount(accountId: string, tx?: Queryable): Promise<number>;
+  /** Which of `types` the account's most recent event of those types is; null for none. */
+  latestOf(
+    accountId: string,
+    types: AccountEventType[],
+    tx?: Queryable,
+  ): Promise<AccountEventType | null>;
 }

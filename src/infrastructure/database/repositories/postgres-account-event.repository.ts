@@ -30,6 +30,13 @@ const appendEvent = new PreparedStatement({
          RETURNING id, created_at`,
 });
 
+// Walks the account's history newest first (its index) to the first event of one of the types.
+const latestOfTypes = new PreparedStatement({
+  name: 'account-events-latest-of',
+  text: `SELECT type FROM account_events WHERE account_id = $1 AND type = ANY($2::text[])
+         ORDER BY created_at DESC, id DESC LIMIT 1`,
+});
+
 @Injectable()
 export class PostgresAccountEventRepository implements IAccountEventRepository {
   constructor(
@@ -96,6 +103,15 @@ export class PostgresAccountEventRepository implements IAccountEventRepository {
       })),
       next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
     };
+  }
+
+  async latestOf(
+    accountId: string,
+    types: AccountEventType[],
+    tx: Queryable = this.db,
+  ): Promise<AccountEventType | null> {
+    const row = await tx.oneOrNone<{ type: string }>(latestOfTypes, [accountId, types]);
+    return row ? (row.type as AccountEventType) : null;
   }
 
   async deleteByAccount(accountId: string, tx: Queryable = this.db): Promise<number> {

@@ -8,7 +8,7 @@ import {
   AccountStatus,
   type ClientAccount,
 } from '../../../domain/entities/client-account.entity';
-import { LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
+import { isPermissionCode, LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
 import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
@@ -147,29 +147,65 @@ export class AccountStatusService {
       return current;
     }
     const updated = await this.accounts.update(accountId, { status, metadata }, tx);
-    if (statusChanges) {
+    if (statusChanges && updated) {
       const details = change.errorDetails;
-      await this.events.append(
-        {
-          accountId,
-          userId: current.userId,
-          type: AccountEventType.STATUS_CHANGED,
-          data: {
-            from: current.status,
-            to: status,
-            ...(details ? { code: details.code } : {}),
-            ...(details?.subcode !== undefined ? { subcode: details.subcode } : {}),
-            ...(change.reason !== undefined ? { reason: change.reason } : {}),
-          },
-        },
-        tx,
-      );
+      await this.recordTransition(tx, updated, current.status, {
+        ...(details ? { code: details.code } : {}),
+        ...(details?.subcode !== undefined ? { subcode: details.subcode } : {}),
+        ...(change.reason !== undefined ? { reason: change.reason } : {}),
+      });
       this.logger.info(
         { accountId, from: current.status, to: status, code: details?.code },
         'Instagram account status changed',
       );
     }
     return updated;
+  }
+
+  /**
+   * The events of a status change, in its transaction (`account` as the change left it):
+   * `status_changed`, then what the owner must hear about. `recovered` on the way back to
+   * `active`; `needs_reconnect` when only the owner can fix the account (its token is dead, or a
+   * permission is gone), once until it recovers, however often it flaps between broken statuses.
+   */
+  async recordTransition(
+    tx: Queryable,
+    account: ClientAccount,
+    from: AccountStatus,
+    data: Record<string, unknown> = {},
+  ): Promise<void> {
+    const base = { accountId: account.id, userId: account.userId, account };
+    const to = account.status;
+    await this.events.append(
+      { ...base, type: AccountEventType.STATUS_CHANGED, data: { from, to, ...data } },
+      tx,
+    );
+    if (to === AccountStatus.ACTIVE) {
+      await this.events.append({ ...base, type: AccountEventType.RECOVERED, data: { from } }, tx);
+      return;
+    }
+    const why = reconnectReason(account);
+    if (!why) return;
+    const latest = await this.events.latestOf(
+      account.id,
+      [AccountEventType.NEEDS_RECONNECT, AccountEventType.RECOVERED],
+      tx,
+    );
+    if (latest === AccountEventType.NEEDS_RECONNECT) return;
+    const details = account.metadata.errorDetails;
+    await this.events.append(
+      {
+        ...base,
+        type: AccountEventType.NEEDS_RECONNECT,
+        data: {
+          status: to,
+          reason: why,
+          ...(details ? { code: details.code } : {}),
+          ...(details?.subcode !== undefined ? { subcode: details.subcode } : {}),
+        },
+      },
+      tx,
+    );
   }
 
   private async inTx<T>(
@@ -179,6 +215,19 @@ export class AccountStatusService {
   ): Promise<T> {
     return tx ? work(tx) : this.db.tx(tag, work);
   }
+}
+
+/**
+ * Why only the owner can bring the account back (by reconnecting), or undefined: a dead or
+ * missing token, or a permission Instagram says is gone. A rate limit or an outage passes alone.
+ */
+export function reconnectReason(account: ClientAccount): string | undefined {
+  if (account.status === AccountStatus.TOKEN_EXPIRED) return 'token_invalid';
+  const code = Number(account.metadata.errorDetails?.code);
+  if (account.status === AccountStatus.ERROR && Number.isInteger(code) && isPermissionCode(code)) {
+    return 'permission_missing';
+  }
+  return undefined;
 }
 
 /** `active` clears both marks; another status keeps, replaces or drops them. */

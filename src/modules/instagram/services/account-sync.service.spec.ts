@@ -120,7 +120,7 @@ describe("sync (the job's path)", () => {
     expect(client.getProfile).toHaveBeenCalledWith(TOKEN);
   });
 
-  it('active → token_expired on 190/460, with the details and a status_changed event', async () => {
+  it('active → token_expired on 190/460, with the details, a status_changed and a needs_reconnect event', async () => {
     const account = connected();
     nextProfile(tokenError());
     const outcome = await service.sync(account.id, 'periodic');
@@ -137,14 +137,21 @@ describe("sync (the job's path)", () => {
       message: expect.stringContaining('changed their password'),
       timestamp: expect.any(Date),
     });
-    expect(events.of(account.id).map((e) => e.data)).toEqual([
-      {
-        from: 'active',
-        to: 'token_expired',
-        code: '190',
-        subcode: '460',
-        reason: 'password_changed',
-      },
+    expect(events.of(account.id).map((e) => [e.type, e.data])).toEqual([
+      [
+        AccountEventType.STATUS_CHANGED,
+        {
+          from: 'active',
+          to: 'token_expired',
+          code: '190',
+          subcode: '460',
+          reason: 'password_changed',
+        },
+      ],
+      [
+        AccountEventType.NEEDS_RECONNECT,
+        { status: 'token_expired', reason: 'token_invalid', code: '190', subcode: '460' },
+      ],
     ]);
   });
 
@@ -324,8 +331,12 @@ describe('refreshAccountStatus', () => {
     nextProfile(profileOf(account));
     expect(await service.refreshAccountStatus(account.id)).toBe(AccountStatus.ACTIVE);
     expect(accounts.get(account.id).metadata.errorDetails).toBeUndefined();
-    expect(events.of(account.id).map((e) => e.data)).toEqual([
-      { from: 'error', to: 'active', reason: 'status_check_succeeded' },
+    expect(events.of(account.id).map((e) => [e.type, e.data])).toEqual([
+      [
+        AccountEventType.STATUS_CHANGED,
+        { from: 'error', to: 'active', reason: 'status_check_succeeded' },
+      ],
+      [AccountEventType.RECOVERED, { from: 'error' }],
     ]);
   });
 

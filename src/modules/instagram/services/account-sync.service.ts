@@ -196,14 +196,9 @@ export class AccountSyncService {
         tx,
       );
       if (current.status !== AccountStatus.ACTIVE) {
-        await this.events.append(
-          {
-            ...base,
-            type: AccountEventType.STATUS_CHANGED,
-            data: { from: current.status, to: AccountStatus.ACTIVE, reason: 'sync_succeeded' },
-          },
-          tx,
-        );
+        await this.status.recordTransition(tx, updated, current.status, {
+          reason: 'sync_succeeded',
+        });
       }
       return { status: 'synced', account: updated };
     });

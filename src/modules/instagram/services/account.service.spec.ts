@@ -110,6 +110,7 @@ describe('createAccount', () => {
         AccountEventType.STATUS_CHANGED,
         { from: 'token_expired', to: 'active', reason: 'reconnected' },
       ],
+      [AccountEventType.RECOVERED, { from: 'token_expired' }],
     ]);
     expect(jobs.enqueued[0]!.data).toEqual({ accountId: existing.id, reason: 'reconnect' });
   });

@@ -259,6 +259,8 @@ export class AccountService {
         {
           accountId,
           userId,
+          // Its row is gone: the webhook shows the account as it was, now disconnected.
+          account: { ...current, status: AccountStatus.DISCONNECTED },
           type: AccountEventType.DISCONNECTED,
           data: {
             by: 'user',
@@ -277,13 +279,16 @@ export class AccountService {
   }
 }
 
-/** `connected` for a new account; `reconnected` (and the way back to active) for an old one. */
+/**
+ * `connected` for a new account; `reconnected` for an old one, and when it was not active the way
+ * back: `status_changed` and `recovered` (what applyStatus writes for any return to active).
+ */
 function connectEvents(
   upserted: Exclude<ConnectOutcome, { outcome: 'owned_by_other' }>,
   userId: string,
 ): NewAccountEvent[] {
   const { account } = upserted;
-  const base = { accountId: account.id, userId };
+  const base = { accountId: account.id, userId, account };
   const { permissions } = account;
   if (upserted.outcome === 'created') {
     const { username, platformAccountId } = account;
@@ -297,6 +302,7 @@ function connectEvents(
   if (previousStatus !== AccountStatus.ACTIVE) {
     const data = { from: previousStatus, to: AccountStatus.ACTIVE, reason: 'reconnected' };
     events.push({ ...base, type: AccountEventType.STATUS_CHANGED, data });
+    events.push({ ...base, type: AccountEventType.RECOVERED, data: { from: previousStatus } });
   }
   return events;
 }

@@ -5,6 +5,7 @@ import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
+import { AccountEventType } from '../../../domain/entities/account-event.entity';
 import { AccountStatus } from '../../../domain/entities/client-account.entity';
 import { LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
 import {
@@ -94,7 +95,7 @@ export class MetaCallbacksService {
       const done = await this.db.tx('instagram-deauthorize', async (t) => {
         const token = await this.vault.metadata(account.id, t);
         if (token && this.grantedAfter(token.issuedAt, payload)) return false;
-        await this.vault.destroy(account.id, t);
+        const hadToken = await this.vault.destroy(account.id, t);
         await this.status.markStatus(
           account.id,
           AccountStatus.DISCONNECTED,
@@ -105,6 +106,18 @@ export class MetaCallbacksService {
           },
           t,
         );
+        // A repeated callback finds no token left: one `disconnected` per removal of the app.
+        if (hadToken) {
+          await this.events.append(
+            {
+              accountId: account.id,
+              userId: account.userId,
+              type: AccountEventType.DISCONNECTED,
+              data: { by: 'instagram', reason: 'deauthorized' },
+            },
+            t,
+          );
+        }
         return true;
       });
       if (done) disconnected++;
