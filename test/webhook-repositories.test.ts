@@ -100,6 +100,24 @@ describe('claimNext', () => {
     expect(c).toMatchObject({ kind: 'claimed', delivery: { eventId: second } });
   });
 
+  it('marks a delivery delivered and claims the next in one step, until the pair is empty', async () => {
+    const ids = await add(stream, 3);
+    let claim = await deliveries.claimNext(stream, LEASE);
+    const got: string[] = [];
+    while (claim.kind === 'claimed') {
+      got.push(claim.delivery.eventId);
+      claim = await deliveries.markDeliveredAndClaimNext(claim.delivery.id, 204, stream, LEASE);
+    }
+    expect(claim).toEqual({ kind: 'empty' });
+    expect(got).toEqual(ids);
+    const log = await deliveries.listByEndpoint(stream.endpointId, 10, null);
+    expect(log.deliveries.map((d) => [d.status, d.lastStatusCode, d.attempts])).toEqual([
+      ['delivered', 204, 1],
+      ['delivered', 204, 1],
+      ['delivered', 204, 1],
+    ]);
+  });
+
   it('twenty drains racing for one head: exactly one gets it', async () => {
     await add(stream, 3);
     const results = await Promise.all(

@@ -52,6 +52,13 @@ export interface IWebhookDeliveryRepository {
    */
   claimNext(stream: DeliveryStream, leaseMs: number): Promise<ClaimResult>;
   markDelivered(id: string, statusCode: number): Promise<void>;
+  /** `markDelivered` then `claimNext`, in one round trip: a drain's step from one to the next. */
+  markDeliveredAndClaimNext(
+    id: string,
+    statusCode: number,
+    stream: DeliveryStream,
+    leaseMs: number,
+  ): Promise<ClaimResult>;
   /** Another attempt at `nextAttemptAt`; the lease ends. */
   markRetry(
     id: string,

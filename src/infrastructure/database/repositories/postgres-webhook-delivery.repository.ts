@@ -54,17 +54,12 @@ const insertColumns = new pgp.helpers.ColumnSet(
   { table: 'webhook_deliveries' },
 );
 
-/*
- * The head of the pair's queue, locked (FOR UPDATE, not SKIP LOCKED: skipping a locked head would
- * hand out the event behind it, out of order), then taken only if it is due and nobody holds it.
- * The conditions are on `d`, the row as it is once the lock is ours, so two drains racing for one
- * head cannot both take it. When it is not taken, the head says until when to wait.
- */
-const claimNext = new PreparedStatement({
-  name: 'webhook-deliveries-claim',
-  text: `WITH head AS (
+/** The claim's statement; `done` (optional) marks the delivery just made in the same round trip. */
+function claimSql(done: string): string {
+  // The delivered row is excluded by id: within one statement its update is not yet visible.
+  return `WITH ${done} head AS (
            SELECT id, next_attempt_at, lease_until FROM webhook_deliveries
-           WHERE endpoint_id = $1 AND stream = $2 AND status = 'pending'
+           WHERE endpoint_id = $1 AND stream = $2 AND status = 'pending' ${done ? 'AND id <> $4' : ''}
            ORDER BY seq LIMIT 1
            FOR UPDATE
          ), claimed AS (
@@ -84,14 +79,31 @@ const claimNext = new PreparedStatement({
          UNION ALL
          SELECT NULL, NULL, NULL, NULL, NULL, NULL,
                 GREATEST(h.next_attempt_at, COALESCE(h.lease_until, h.next_attempt_at))
-         FROM head h WHERE NOT EXISTS (SELECT 1 FROM claimed)`,
+         FROM head h WHERE NOT EXISTS (SELECT 1 FROM claimed)`;
+}
+
+const MARK_DELIVERED = `SET status = 'delivered', delivered_at = now(), last_status_code = $2,
+  last_error = NULL, lease_until = NULL`;
+
+/*
+ * The head of the pair's queue, locked (FOR UPDATE, not SKIP LOCKED: skipping a locked head would
+ * hand out the event behind it, out of order), then taken only if it is due and nobody holds it.
+ * The conditions are on `d`, the row as it is once the lock is ours, so two drains racing for one
+ * head cannot both take it. When it is not taken, the head says until when to wait.
+ */
+const claimNext = new PreparedStatement({
+  name: 'webhook-deliveries-claim',
+  text: claimSql(''),
+});
+const deliveredAndClaimNext = new PreparedStatement({
+  name: 'webhook-deliveries-delivered-claim',
+  text: claimSql(`done AS (
+           UPDATE webhook_deliveries ${MARK_DELIVERED.replace('$2', '$5')} WHERE id = $4
+         ),`),
 });
 const markDelivered = new PreparedStatement({
   name: 'webhook-deliveries-delivered',
-  text: `UPDATE webhook_deliveries
-         SET status = 'delivered', delivered_at = now(), last_status_code = $2, last_error = NULL,
-             lease_until = NULL
-         WHERE id = $1`,
+  text: `UPDATE webhook_deliveries ${MARK_DELIVERED} WHERE id = $1`,
 });
 const markRetry = new PreparedStatement({
   name: 'webhook-deliveries-retry',
@@ -107,6 +119,22 @@ const markFailed = new PreparedStatement({
 });
 
 const ERROR_MAX = 200;
+
+function claimResult(row: ClaimRow | null): ClaimResult {
+  if (!row) return { kind: 'empty' };
+  if (row.id === null) return { kind: 'waiting', until: row.waiting_until! };
+  return {
+    kind: 'claimed',
+    delivery: {
+      id: row.id,
+      eventId: row.event_id!,
+      eventType: row.event_type as WebhookEventType,
+      payload: row.payload!,
+      attempts: row.attempts!,
+      firstAttemptAt: row.first_attempt_at!,
+    },
+  };
+}
 
 function toDelivery(row: DeliveryRow): WebhookDelivery {
   return {
@@ -164,19 +192,23 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
       stream.accountId ?? PING_STREAM,
       leaseMs,
     ]);
-    if (!row) return { kind: 'empty' };
-    if (row.id === null) return { kind: 'waiting', until: row.waiting_until! };
-    return {
-      kind: 'claimed',
-      delivery: {
-        id: row.id,
-        eventId: row.event_id!,
-        eventType: row.event_type as WebhookEventType,
-        payload: row.payload!,
-        attempts: row.attempts!,
-        firstAttemptAt: row.first_attempt_at!,
-      },
-    };
+    return claimResult(row);
+  }
+
+  async markDeliveredAndClaimNext(
+    id: string,
+    statusCode: number,
+    stream: DeliveryStream,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
+    const row = await this.db.oneOrNone<ClaimRow>(deliveredAndClaimNext, [
+      stream.endpointId,
+      stream.accountId ?? PING_STREAM,
+      leaseMs,
+      id,
+      statusCode,
+    ]);
+    return claimResult(row);
   }
 
   async markDelivered(id: string, statusCode: number): Promise<void> {

@@ -92,13 +92,14 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     const started = Date.now();
     const leaseMs = this.config.webhooks.timeoutMs + LEASE_MARGIN_MS;
     const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
+    const outOfTime = () => this.stopping || Date.now() - started >= DRAIN_BUDGET_MS;
     let endpoint: SigningEndpoint | null | undefined;
+    let claim = outOfTime() ? undefined : await this.deliveries.claimNext(stream, leaseMs);
     for (;;) {
-      if (this.stopping || Date.now() - started >= DRAIN_BUDGET_MS) {
+      if (!claim) {
         await requestDrain(this.queue, stream);
         return { ...result, stopped: 'yielded' };
       }
-      const claim = await this.deliveries.claimNext(stream, leaseMs);
       if (claim.kind === 'empty') return result;
       if (claim.kind === 'waiting') {
         await requestDrain(this.queue, stream, { startAfter: claim.until });
@@ -107,10 +108,26 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
       endpoint ??= await this.signingEndpoint(stream.endpointId);
       // Deleted meanwhile: its deliveries went with it (cascade).
       if (!endpoint) return { ...result, stopped: 'endpoint_gone' };
-      const outcome = await this.attempt(endpoint, claim.delivery);
-      if (outcome === 'delivered') result.delivered++;
-      else if (outcome === 'failed') result.failed++;
-      else {
+      const delivery = claim.delivery;
+      const outcome = await this.attempt(endpoint, delivery);
+      if (outcome.kind === 'delivered') {
+        result.delivered++;
+        // The usual step, in one round trip: this one delivered, the next one claimed.
+        if (outOfTime()) {
+          await this.deliveries.markDelivered(delivery.id, outcome.statusCode);
+          claim = undefined;
+        } else {
+          claim = await this.deliveries.markDeliveredAndClaimNext(
+            delivery.id,
+            outcome.statusCode,
+            stream,
+            leaseMs,
+          );
+        }
+      } else if (outcome.kind === 'failed') {
+        result.failed++;
+        claim = outOfTime() ? undefined : await this.deliveries.claimNext(stream, leaseMs);
+      } else {
         await requestDrain(this.queue, stream, { startAfter: outcome.retryAt });
         return { ...result, stopped: 'waiting' };
       }
@@ -135,7 +152,11 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
   private async attempt(
     endpoint: SigningEndpoint,
     delivery: ClaimedDelivery,
-  ): Promise<'delivered' | 'failed' | { retryAt: Date }> {
+  ): Promise<
+    | { kind: 'delivered'; statusCode: number }
+    | { kind: 'failed' }
+    | { kind: 'retry'; retryAt: Date }
+  > {
     const sent = endpoint.secret
       ? await this.client.post(
           endpoint.url,
@@ -148,10 +169,8 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
           statusCode: null,
           error: 'the signing secret could not be decrypted (TOKEN_ENCRYPTION_KEY lacks its key)',
         } as const);
-    if (sent.ok) {
-      await this.deliveries.markDelivered(delivery.id, sent.statusCode);
-      return 'delivered';
-    }
+    // Marked delivered by the caller, together with claiming the next one.
+    if (sent.ok) return { kind: 'delivered', statusCode: sent.statusCode };
     const now = Date.now();
     const context = {
       deliveryId: delivery.id,
@@ -164,13 +183,13 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     if (now - delivery.firstAttemptAt.getTime() >= RETRY_WINDOW_MS) {
       await this.deliveries.markFailed(delivery.id, sent.statusCode, sent.error);
       this.logger.warn(context, 'webhook delivery failed for 24 hours: given up');
-      return 'failed';
+      return { kind: 'failed' };
     }
     const { retryBaseMs, retryMaxDelayMs } = this.config.webhooks;
     const retryAt = new Date(now + retryDelayMs(delivery.attempts, retryBaseMs, retryMaxDelayMs));
     await this.deliveries.markRetry(delivery.id, retryAt, sent.statusCode, sent.error);
     this.logger.info({ ...context, retryAt }, 'webhook delivery attempt failed: will retry');
-    return { retryAt };
+    return { kind: 'retry', retryAt };
   }
 
   private async signingEndpoint(id: string): Promise<SigningEndpoint | null> {
