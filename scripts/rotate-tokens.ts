@@ -11,7 +11,9 @@ import {
   type RotationProgress,
   type RotationResult,
 } from '../src/infrastructure/crypto/token-rotation';
+import { WebhookSecretCipher } from '../src/infrastructure/crypto/webhook-secret-cipher';
 import { createDatabase } from '../src/infrastructure/database/database';
+import { PostgresWebhookEndpointRepository } from '../src/infrastructure/database/repositories/postgres-webhook-endpoint.repository';
 import {
   runningEmbeddedPostgresUrl,
   startEmbeddedPostgres,
@@ -21,7 +23,8 @@ import { migrate } from '../src/infrastructure/database/migrator';
 
 const USAGE = `Usage: npm run tokens:rotate -- [--batch-size N]
 
-Re-encrypts every stored access token with the current (first) key of TOKEN_ENCRYPTION_KEY.
+Re-encrypts every stored access token, and every webhook signing secret, with the current
+(first) key of TOKEN_ENCRYPTION_KEY.
 Put the new key first and keep the old ones after it (v2:<new>,v1:<old>), run this, then drop
 the old keys. Safe to run while the service runs, and to re-run: it continues where it stopped.
 
@@ -35,6 +38,15 @@ export interface RunRotationOptions {
   log?: (message: string) => void;
 }
 
+/** The webhook signing secrets, sealed under the same key ring (one pass: a few per user). */
+export interface WebhookSecretRotationResult {
+  rotated: number;
+  /** Endpoints whose secret did not open: left as they were. */
+  left: string[];
+}
+
+export type RunRotationResult = RotationResult & { webhookSecrets: WebhookSecretRotationResult };
+
 /**
  * Everything `npm run tokens:rotate` does: reach the database (DATABASE_URL, else the embedded
  * cluster of DATA_DIR, started and stopped here unless already running), apply pending migrations,
@@ -43,7 +55,7 @@ export interface RunRotationOptions {
 export async function runRotation(
   config: AppConfig,
   options: RunRotationOptions,
-): Promise<RotationResult> {
+): Promise<RunRotationResult> {
   const log = options.log ?? (() => undefined);
   let embedded: RunningEmbeddedPostgres | undefined;
   let databaseUrl = config.database.url;
@@ -68,14 +80,18 @@ export async function runRotation(
       log(`idle database connection failed: ${error.message}`),
     );
     try {
-      const rotation = new TokenRotation(
-        database.db,
-        TokenCipher.fromKeyString(config.tokenEncryptionKey),
-      );
-      return await rotation.rotate({
+      const cipher = TokenCipher.fromKeyString(config.tokenEncryptionKey);
+      const rotation = new TokenRotation(database.db, cipher);
+      const tokens = await rotation.rotate({
         batchSize: options.batchSize,
         onProgress: options.onProgress,
       });
+      const secrets = new WebhookSecretCipher(cipher);
+      const endpoints = new PostgresWebhookEndpointRepository(database.db);
+      const { resealed, left } = await endpoints.resealSecrets(cipher.currentKeyVersion, (id, s) =>
+        secrets.reseal(s, id),
+      );
+      return { ...tokens, webhookSecrets: { rotated: resealed.length, left } };
     } finally {
       await database.close();
     }
@@ -94,7 +110,7 @@ function parseBatchSize(value: string | undefined): number {
   return Number(value);
 }
 
-function summary(result: RotationResult, keyVersion: number): string {
+function summary(result: RunRotationResult, keyVersion: number): string {
   const lines = [
     `${result.rotated} of ${result.total} token(s) re-encrypted with key v${keyVersion}; ` +
       `${result.remaining} remain on older keys.`,
@@ -110,8 +126,16 @@ function summary(result: RotationResult, keyVersion: number): string {
     lines.push('Reconnect or disconnect those accounts; their tokens cannot be used.');
   } else if (result.remaining > 0) {
     lines.push('Rows were locked by another rotation or changed meanwhile: run this again.');
-  } else {
-    lines.push('Every token is on the current key: older keys can now be removed.');
+  }
+  const { webhookSecrets } = result;
+  lines.push(`${webhookSecrets.rotated} webhook signing secret(s) re-encrypted.`);
+  for (const id of webhookSecrets.left) {
+    lines.push(
+      `  webhook ${id}: its secret did not decrypt; rotate its secret (POST /webhooks/:id/rotate-secret)`,
+    );
+  }
+  if (result.failed === 0 && result.remaining === 0 && webhookSecrets.left.length === 0) {
+    lines.push('Every token and secret is on the current key: older keys can now be removed.');
   }
   return lines.join('\n');
 }
@@ -174,7 +198,9 @@ async function main(argv: string[]): Promise<number> {
     });
     stopBar();
     console.log(summary(result, keyVersion));
-    return result.failed > 0 || result.remaining > 0 ? 1 : 0;
+    return result.failed > 0 || result.remaining > 0 || result.webhookSecrets.left.length > 0
+      ? 1
+      : 0;
   } catch (error) {
     stopBar();
     const known = error instanceof TokenKeyError || error instanceof RangeError;

@@ -465,7 +465,14 @@ describe('tokens:rotate (runRotation)', () => {
       onProgress: (p) => progress.push(p.processed),
       log: (m) => logs.push(m),
     });
-    expect(result).toEqual({ total: 6, rotated: 6, remaining: 0, failed: 0, failures: [] });
+    expect(result).toEqual({
+      total: 6,
+      rotated: 6,
+      remaining: 0,
+      failed: 0,
+      failures: [],
+      webhookSecrets: { rotated: 0, left: [] },
+    });
     expect(progress).toEqual([0, 3, 6]);
     expect(await keyVersions()).toEqual(Array(6).fill(3));
     await expectAllDecrypt(k3, tokens);

@@ -158,6 +158,26 @@ describe('claimNext', () => {
     ]);
   });
 
+  it('failed deliveries can be queued again, ahead of what waits behind them', async () => {
+    const since = new Date(Date.now() - 1000);
+    const [first, second] = await add(stream, 2);
+    const claim = await deliveries.claimNext(stream, LEASE);
+    if (claim.kind !== 'claimed') throw new Error('not claimed');
+    await deliveries.markFailed(claim.delivery.id, null, 'no answer within 10000 ms');
+    expect(await deliveries.requeueFailed(new Date(Date.now() + 60_000))).toEqual([]);
+    expect(await deliveries.requeueFailed(since, stream.endpointId)).toEqual([stream]);
+    const again = await deliveries.claimNext(stream, LEASE);
+    expect(again).toMatchObject({ kind: 'claimed', delivery: { eventId: first, attempts: 2 } });
+    if (again.kind !== 'claimed') throw new Error('unreachable');
+    // A new 24 hours from the retry.
+    expect(again.delivery.firstAttemptAt.getTime()).toBeGreaterThan(
+      claim.delivery.firstAttemptAt.getTime(),
+    );
+    expect(
+      await deliveries.markDeliveredAndClaimNext(again.delivery.id, 200, stream, LEASE),
+    ).toMatchObject({ kind: 'claimed', delivery: { eventId: second } });
+  });
+
   it("a dead worker's lease runs out and the head is taken again", async () => {
     const [first] = await add(stream, 1);
     expect((await deliveries.claimNext(stream, 50)).kind).toBe('claimed');
@@ -261,6 +281,48 @@ describe('endpoints', () => {
     expect(await found('account.recovered')).toEqual([all.id, some.id]);
     expect(await found('account.connected')).toEqual([all.id]);
     expect(await found('account.recovered', other)).toEqual([]);
+  });
+
+  it('key rotation moves every secret onto the current key; one that does not open stays', async () => {
+    const k1 = generateKeyringEntry(1);
+    const old = new WebhookSecretCipher(TokenCipher.fromKeyString(k1));
+    const rotated = new WebhookSecretCipher(
+      TokenCipher.fromKeyString(`${generateKeyringEntry(2)},${k1}`),
+    );
+    const secret = WebhookSecretCipher.generate();
+    const id = randomUUID();
+    await endpoints.create({
+      id,
+      userId,
+      url: 'https://hooks.example.com/rotate',
+      events: ['*'],
+      description: null,
+      secret: old.seal(secret, id),
+    });
+    const stranger = randomUUID();
+    await endpoints.create({
+      id: stranger,
+      userId,
+      url: 'https://hooks.example.com/other-key',
+      events: ['*'],
+      description: null,
+      // Sealed with a key neither ring has.
+      secret: new WebhookSecretCipher(TokenCipher.fromKeyString(generateKeyringEntry(1))).seal(
+        'x',
+        stranger,
+      ),
+    });
+    expect(await endpoints.secretKeyVersions()).toEqual([1]);
+    const result = await endpoints.resealSecrets(2, (rowId, sealed) =>
+      rotated.reseal(sealed, rowId),
+    );
+    expect(result.resealed).toContain(id);
+    expect(result.left).toContain(stranger);
+    const stored = await endpoints.findWithSecret(id);
+    expect(stored!.secret.keyVersion).toBe(2);
+    expect(rotated.open(stored!.secret, id)).toBe(secret);
+    expect(await endpoints.secretKeyVersions()).toEqual([1, 2]);
+    await endpoints.delete(stranger);
   });
 
   it('keeps the secret sealed and bound to its endpoint', async () => {

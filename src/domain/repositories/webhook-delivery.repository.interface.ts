@@ -67,6 +67,11 @@ export interface IWebhookDeliveryRepository {
     error: string,
   ): Promise<void>;
   markFailed(id: string, statusCode: number | null, error: string): Promise<void>;
+  /**
+   * Failed deliveries created since `since` go back to pending, due now, with a new 24 hours;
+   * the pairs they are in (each needs a drain). Their attempts keep counting.
+   */
+  requeueFailed(since: Date, endpointId?: string): Promise<DeliveryStream[]>;
   /** Pairs whose oldest pending delivery is due and not leased: what the sweep wakes. */
   findDueStreams(limit: number): Promise<DeliveryStream[]>;
   /** Newest first, keyset-paginated. */

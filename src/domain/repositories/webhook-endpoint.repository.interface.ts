@@ -33,6 +33,16 @@ export interface IWebhookEndpointRepository {
     tx?: Queryable,
   ): Promise<WebhookEndpoint[]>;
   replaceSecret(id: string, secret: SealedSecret): Promise<boolean>;
+  /** The key versions the stored secrets are sealed with. */
+  secretKeyVersions(): Promise<number[]>;
+  /**
+   * Key rotation: every secret not on `currentVersion` is handed to `reseal` (row locked) and
+   * written back sealed anew; `null` leaves it as it was. The ids of rows resealed and left.
+   */
+  resealSecrets(
+    currentVersion: number,
+    reseal: (id: string, secret: SealedSecret) => SealedSecret | null,
+  ): Promise<{ resealed: string[]; left: string[] }>;
   /** Its deliveries go with it. */
   delete(id: string): Promise<boolean>;
 }

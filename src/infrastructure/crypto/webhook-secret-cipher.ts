@@ -33,6 +33,24 @@ export class WebhookSecretCipher {
     return `${WEBHOOK_SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64url')}`;
   }
 
+  get currentKeyVersion(): number {
+    return this.cipher.currentKeyVersion;
+  }
+
+  hasKeyVersion(version: number): boolean {
+    return this.cipher.hasKeyVersion(version);
+  }
+
+  /** Key rotation: the same secret under the current key; null if it does not open. */
+  reseal(sealed: SealedSecret, endpointId: string): SealedSecret | null {
+    try {
+      return this.seal(this.open(sealed, endpointId), endpointId);
+    } catch (error) {
+      if (error instanceof WebhookSecretError) return null;
+      throw error;
+    }
+  }
+
   seal(secret: string, endpointId: string): SealedSecret {
     return this.cipher.encrypt(secret, associatedData(endpointId));
   }

@@ -228,6 +228,24 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
     await this.db.none(markFailed, [id, statusCode, error.slice(0, ERROR_MAX)]);
   }
 
+  async requeueFailed(since: Date, endpointId?: string): Promise<DeliveryStream[]> {
+    const rows = await this.db.manyOrNone<{ endpoint_id: string; account_id: string | null }>(
+      `UPDATE webhook_deliveries
+       SET status = 'pending', next_attempt_at = now(), first_attempt_at = NULL, lease_until = NULL
+       WHERE status = 'failed' AND created_at >= $1 AND ($2::uuid IS NULL OR endpoint_id = $2)
+       RETURNING endpoint_id, account_id`,
+      [since, endpointId ?? null],
+    );
+    const pairs = new Map<string, DeliveryStream>();
+    for (const row of rows) {
+      pairs.set(`${row.endpoint_id}/${row.account_id ?? ''}`, {
+        endpointId: row.endpoint_id,
+        accountId: row.account_id,
+      });
+    }
+    return [...pairs.values()];
+  }
+
   async findDueStreams(limit: number): Promise<DeliveryStream[]> {
     // Heads only: a pair whose oldest delivery backs off for an hour has nothing due, however
     // many newer ones wait behind it.

@@ -147,6 +147,49 @@ export class PostgresWebhookEndpointRepository implements IWebhookEndpointReposi
     return result.rowCount === 1;
   }
 
+  async secretKeyVersions(): Promise<number[]> {
+    return this.db.map(
+      'SELECT DISTINCT secret_key_version AS v FROM webhook_endpoints ORDER BY 1',
+      [],
+      (row: { v: number }) => row.v,
+    );
+  }
+
+  async resealSecrets(
+    currentVersion: number,
+    reseal: (id: string, secret: SealedSecret) => SealedSecret | null,
+  ): Promise<{ resealed: string[]; left: string[] }> {
+    // A handful of rows per user: one transaction; SKIP LOCKED lets a second run go beside it.
+    return this.db.tx('webhook-secrets-reseal', async (tx) => {
+      const rows = await tx.manyOrNone<SecretRow>(
+        `SELECT ${COLUMNS}, ${SECRET_COLUMNS} FROM webhook_endpoints
+         WHERE secret_key_version <> $1 ORDER BY id FOR UPDATE SKIP LOCKED`,
+        [currentVersion],
+      );
+      const resealed: string[] = [];
+      const left: string[] = [];
+      for (const row of rows) {
+        const sealed = reseal(row.id, {
+          ciphertext: row.secret_ciphertext,
+          iv: row.secret_iv,
+          authTag: row.secret_auth_tag,
+          keyVersion: row.secret_key_version,
+        });
+        if (!sealed) {
+          left.push(row.id);
+          continue;
+        }
+        await tx.none(
+          `UPDATE webhook_endpoints SET secret_ciphertext = $2, secret_iv = $3,
+             secret_auth_tag = $4, secret_key_version = $5 WHERE id = $1`,
+          [row.id, sealed.ciphertext, sealed.iv, sealed.authTag, sealed.keyVersion],
+        );
+        resealed.push(row.id);
+      }
+      return { resealed, left };
+    });
+  }
+
   async delete(id: string): Promise<boolean> {
     const result = await this.db.result('DELETE FROM webhook_endpoints WHERE id = $1', [id]);
     return result.rowCount === 1;

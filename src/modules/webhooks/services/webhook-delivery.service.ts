@@ -149,6 +149,27 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     return queued;
   }
 
+  /**
+   * For operators (`webhooks redeliver --failed --since`): failed deliveries created since
+   * `since` are tried again, in their place in their account's order (they are older than what
+   * was delivered after them, so they go first again).
+   */
+  async redeliverFailed(
+    since: Date,
+    endpointId?: string,
+  ): Promise<{ pairs: number; drainsQueued: number }> {
+    const streams = await this.deliveries.requeueFailed(since, endpointId);
+    let drainsQueued = 0;
+    for (const stream of streams) {
+      if (await requestDrain(this.queue, stream)) drainsQueued++;
+    }
+    this.logger.info(
+      { since, endpointId, pairs: streams.length },
+      'failed webhook deliveries queued again',
+    );
+    return { pairs: streams.length, drainsQueued };
+  }
+
   private async attempt(
     endpoint: SigningEndpoint,
     delivery: ClaimedDelivery,

@@ -6,6 +6,7 @@ import {
   Inject,
   Injectable,
   NotFoundException,
+  type OnModuleInit,
 } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
@@ -25,6 +26,7 @@ import {
   type IWebhookEndpointRepository,
   WEBHOOK_ENDPOINT_REPOSITORY,
 } from '../../../domain/repositories/webhook-endpoint.repository.interface';
+import { TokenKeyError } from '../../../infrastructure/crypto/token-vault';
 import { WebhookSecretCipher } from '../../../infrastructure/crypto/webhook-secret-cipher';
 import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
@@ -58,7 +60,7 @@ export interface RegisterWebhookInput {
 
 /** Registration, the owner's view of endpoints and their delivery log, secrets and pings. */
 @Injectable()
-export class WebhookEndpointsService {
+export class WebhookEndpointsService implements OnModuleInit {
   private readonly logger: Logger;
 
   constructor(
@@ -72,6 +74,22 @@ export class WebhookEndpointsService {
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'webhooks' });
+  }
+
+  /**
+   * Boot check, as for the tokens: a secret sealed with a key the ring no longer has could never
+   * sign again, so the start fails and says which key to put back.
+   */
+  async onModuleInit(): Promise<void> {
+    const missing = (await this.endpoints.secretKeyVersions()).filter(
+      (version) => !this.secrets.hasKeyVersion(version),
+    );
+    if (missing.length > 0) {
+      throw new TokenKeyError(
+        `webhook_endpoints holds signing secrets encrypted with key ${missing.map((v) => `v${v}`).join(', ')}, which TOKEN_ENCRYPTION_KEY does not contain` +
+          ' (keep every old key listed after the current one until `npm run tokens:rotate` has moved them off it)',
+      );
+    }
   }
 
   /** The new endpoint with its secret, which nobody can read back later. */
