@@ -12,7 +12,7 @@
  * Prints events/s of the fan-out and deliveries/s (first to last delivery; and from the worker's
  * spawn, boot included). Database: BENCH_DATABASE_URL (a server; a scratch database is created
  * and dropped), else a throw-away embedded cluster. BENCH_WEBHOOK_CONCURRENCY sets
- * WEBHOOK_CONCURRENCY for the worker.
+ * WEBHOOK_CONCURRENCY for the worker; BENCH_NODE_ARGS passes flags to its node (profiling).
  */
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
@@ -232,7 +232,10 @@ async function main(): Promise<void> {
     );
 
     const spawned = performance.now();
-    child = spawn(process.execPath, [join(projectRoot(), 'dist/src/main.js'), '--role', 'worker'], {
+    // BENCH_NODE_ARGS: flags for the worker's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const main = join(projectRoot(), 'dist/src/main.js');
+    child = spawn(process.execPath, [...nodeArgs, main, '--role', 'worker'], {
       env: {
         ...env,
         NODE_ENV: 'production',
