@@ -17,7 +17,7 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,38 @@ const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
 const TOKEN_KEY = generateKeyringEntry(1);
 /** Nothing listens there: the worker never needs Instagram in this benchmark. */
 const NO_INSTAGRAM = 'http://127.0.0.1:9';
+
+/** CPU seconds (user + system) /proc has for `pid`; with `children`, those it reaped too. */
+function cpuSecondsOf(pid: number, children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the name: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14), in ticks.
+    const ticks =
+      Number(fields[11]) +
+      Number(fields[12]) +
+      (children ? Number(fields[13]) + Number(fields[14]) : 0);
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The embedded cluster's CPU so far: its postmaster, the backends it reaped and those alive. */
+function postgresCpuSeconds(postmasterPid: number): number {
+  let total = cpuSecondsOf(postmasterPid, true);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmasterPid) total += cpuSecondsOf(Number(entry));
+    } catch {
+      // Gone meanwhile: its time is in the postmaster's reaped children.
+    }
+  }
+  return total;
+}
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -231,6 +263,11 @@ async function main(): Promise<void> {
         `${Math.round(TOTAL / (fan.ms / 1000)).toLocaleString('en')} events/s (event + delivery row + drain job per transaction, ${FANOUT_PARALLEL} in parallel)`,
     );
 
+    const postmasterPid = dataDir
+      ? Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
+      : undefined;
+    const pgBefore = postmasterPid ? postgresCpuSeconds(postmasterPid) : 0;
+    const benchBefore = process.cpuUsage();
     const spawned = performance.now();
     // BENCH_NODE_ARGS: flags for the worker's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -264,6 +301,10 @@ async function main(): Promise<void> {
       ),
     ]);
     const finished = performance.now();
+    const workerCpu = child.pid ? cpuSecondsOf(child.pid) : 0;
+    const benchCpu = process.cpuUsage(benchBefore);
+    const receiverCpu = (benchCpu.user + benchCpu.system) / 1e6;
+    const pgCpu = postmasterPid ? postgresCpuSeconds(postmasterPid) - pgBefore : undefined;
     const steady = (receiver.count - 1) / ((receiver.last - receiver.first) / 1000);
     const withBoot = TOTAL / ((finished - spawned) / 1000);
     let outOfOrder = 0;
