@@ -340,6 +340,19 @@ async function main(): Promise<void> {
     console.log(
       `| rows delivered / pending | ${delivered.delivered ?? 0} / ${delivered.pending ?? 0} |`,
     );
+    // Wall-clock rates depend on what else the two cores run; CPU per delivery does not (much).
+    const perDelivery = (seconds: number) => ((seconds * 1000) / TOTAL).toFixed(2);
+    console.log(`| worker CPU per delivery (boot included), ms | ${perDelivery(workerCpu)} |`);
+    console.log(
+      `| receiver CPU per delivery (signature check), ms | ${perDelivery(receiverCpu)} |`,
+    );
+    if (pgCpu !== undefined) {
+      console.log(`| PostgreSQL CPU per delivery, ms | ${perDelivery(pgCpu)} |`);
+      const all = workerCpu + receiverCpu + pgCpu;
+      console.log(
+        `| deliveries/s the 2 cores allow for all three (2 s of CPU / CPU per delivery) | ${Math.round((2 * TOTAL) / all).toLocaleString('en')} |`,
+      );
+    }
   } finally {
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child!.on('exit', r));
