@@ -22,7 +22,9 @@ export interface AccountEvent {
   type: AccountEventType;
   /**
    * Per type: synced → { changed: { field: { from, to } } }; status_changed → { from, to,
-   * code?, subcode?, reason? }; token_refreshed → { expiresAt }; disconnected → { by, revocation }.
+   * code?, subcode?, reason? }; token_refreshed → { expiresAt }; disconnected → { by: 'user',
+   * revocation } or { by: 'instagram', reason }; needs_reconnect → { status, reason, code?,
+   * subcode? }; recovered → { from }.
    */
   data: Record<string, unknown>;
   createdAt: Date;

@@ -8,7 +8,7 @@ export class AccountEventResponseDto {
     type: 'object',
     additionalProperties: true,
     description:
-      'Per type: synced → {reason, changed: {field: {from, to}}}; status_changed → {from, to, code, subcode, reason}; updated → {changed}; token_refreshed → {expiresAt}; connected → {username, platformAccountId, permissions}; reconnected → {previousStatus}; disconnected → {by, revocation}',
+      'Per type: synced → {reason, changed: {field: {from, to}}}; status_changed → {from, to, code, subcode, reason}; updated → {changed}; token_refreshed → {expiresAt}; connected → {username, platformAccountId, permissions}; reconnected → {previousStatus}; disconnected → {by: user, revocation} or {by: instagram, reason: deauthorized}; needs_reconnect → {status, reason, code, subcode}; recovered → {from}; token_expiring → {daysLeft, expiresAt}',
     example: { changed: { followerCount: { from: 1200, to: 1250 } }, reason: 'manual' },
   })
   data!: Record<string, unknown>;
