@@ -590,7 +590,12 @@ describe('GET /instagram/oauth/callback', () => {
     expect(second.ciphertext.equals(first.ciphertext)).toBe(false);
     expect(second.last_refreshed_at).not.toBeNull();
     expect(latestLongToken('reconnector')).not.toBe(firstToken);
-    expect(await eventTypes(accountId)).toEqual(['connected', 'reconnected', 'status_changed']);
+    expect(await eventTypes(accountId)).toEqual([
+      'connected',
+      'reconnected',
+      'status_changed',
+      'recovered',
+    ]);
     expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(1);
   });
 });
@@ -685,7 +690,12 @@ describe('reconnect: GET /instagram/oauth/authorize?accountId=', () => {
     expect(after.ciphertext.equals(before.ciphertext)).toBe(false);
     expect(latestLongToken('reconnect.right')).not.toBe(firstToken);
     expect(after.ciphertext.includes(Buffer.from(latestLongToken('reconnect.right')))).toBe(false);
-    expect(await eventTypes(accountId)).toEqual(['connected', 'reconnected', 'status_changed']);
+    expect(await eventTypes(accountId)).toEqual([
+      'connected',
+      'reconnected',
+      'status_changed',
+      'recovered',
+    ]);
     expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(1);
     expect(await stateRows(state, binding)).toBe(0);
   });

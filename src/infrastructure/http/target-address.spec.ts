@@ -127,6 +127,11 @@ describe('resolveTarget', () => {
     await expect(resolveTarget(url, false, resolving())).rejects.toMatchObject({
       reason: 'unresolvable',
     });
+    const silent = (() => undefined) as unknown as Resolver;
+    await expect(resolveTarget(url, false, silent, 50)).rejects.toMatchObject({
+      reason: 'unresolvable',
+      message: expect.stringContaining('ETIMEOUT'),
+    });
   });
 });
 

@@ -143,23 +143,36 @@ export function parseTargetUrl(raw: string, allowPrivate: boolean): URL {
 
 export type Resolver = typeof dnsLookup;
 
+/** How long a registration waits for DNS. */
+export const RESOLVE_TIMEOUT_MS = 5_000;
+
 /** Every address the URL's host resolves to, each checked: what a registration verifies. */
 export async function resolveTarget(
   url: URL,
   allowPrivate: boolean,
   resolve: Resolver = dnsLookup,
+  timeoutMs = RESOLVE_TIMEOUT_MS,
 ): Promise<string[]> {
   const host = hostOf(url);
   if (isIP(host)) return [host];
-  const addresses = await new Promise<LookupAddress[]>((done, fail) =>
-    resolve(host, { all: true }, (error, found) => (error ? fail(error) : done(found))),
-  ).catch((error: unknown) => {
-    const code = (error as { code?: unknown }).code;
-    throw new TargetRefusedError(
-      'unresolvable',
-      `${host} does not resolve${typeof code === 'string' ? ` (${code})` : ''}`,
+  let timer: NodeJS.Timeout | undefined;
+  const addresses = await new Promise<LookupAddress[]>((done, fail) => {
+    // getaddrinfo has no deadline of its own: a resolver that does not answer must not hold the
+    // request for the system's minutes.
+    timer = setTimeout(
+      () => fail(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })),
+      timeoutMs,
     );
-  });
+    resolve(host, { all: true }, (error, found) => (error ? fail(error) : done(found)));
+  })
+    .finally(() => clearTimeout(timer))
+    .catch((error: unknown) => {
+      const code = (error as { code?: unknown }).code;
+      throw new TargetRefusedError(
+        'unresolvable',
+        `${host} does not resolve${typeof code === 'string' ? ` (${code})` : ''}`,
+      );
+    });
   if (addresses.length === 0)
     throw new TargetRefusedError('unresolvable', `${host} has no address`);
   for (const { address } of addresses) checkAddress(address, allowPrivate);
