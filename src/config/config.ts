@@ -28,8 +28,19 @@ export interface InstagramConfig {
   graphApiUrl: string;
   extraScopes: string[];
   timeoutMs: number;
+  /** One call's total across its retries. */
+  deadlineMs: number;
   maxRetries: number;
   sendAppsecretProof: boolean;
+}
+
+export interface JobsConfig {
+  /** Jobs of each per-account kind running at once in one worker process. */
+  concurrency: number;
+  /** How often an idle worker asks the queue for work. */
+  pollIntervalMs: number;
+  /** Jobs ready for this long with none started: the queue is stalled (logged, on readiness). */
+  stallSeconds: number;
 }
 
 export interface AppConfig {
@@ -56,6 +67,7 @@ export interface AppConfig {
   instagram: InstagramConfig;
   emulatorPort: number;
   jobsEnabled: boolean;
+  jobs: JobsConfig;
 }
 
 export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
@@ -176,10 +188,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       graphApiUrl: env.INSTAGRAM_GRAPH_API_URL,
       extraScopes: env.INSTAGRAM_SCOPES,
       timeoutMs: env.INSTAGRAM_TIMEOUT_MS,
+      deadlineMs: env.INSTAGRAM_DEADLINE_MS,
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
     },
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
+    jobs: {
+      concurrency: env.JOBS_CONCURRENCY,
+      pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
+      stallSeconds: env.JOBS_STALL_SECONDS,
+    },
   };
 }

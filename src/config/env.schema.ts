@@ -73,6 +73,7 @@ export const envSchema = z.object({
     ),
   INSTAGRAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   INSTAGRAM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  INSTAGRAM_DEADLINE_MS: z.coerce.number().int().min(100).max(120_000).default(12_000),
   INSTAGRAM_APPSECRET_PROOF: z
     .enum(['true', 'false', '1', '0'])
     .default('true')
@@ -83,6 +84,9 @@ export const envSchema = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
+  JOBS_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  JOBS_POLL_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  JOBS_STALL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;
