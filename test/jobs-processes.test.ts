@@ -4,7 +4,8 @@
  * Instagram slow or hang, and the machine's PostgreSQL (one cloned database per test).
  *
  * Each test stays well under a minute. SSELL_LONG_TESTS=1 runs the long variants (a sweep of
- * 1,000 accounts instead of 300, and more accounts around the kill).
+ * 1,000 accounts instead of 300, and more accounts around the kill); BENCH_CONCURRENCY=N sets the
+ * sweep's worker's JOBS_CONCURRENCY, to compare.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import PgBoss from 'pg-boss';
@@ -272,6 +273,27 @@ describe('a worker killed with SIGKILL', () => {
       expect(strandedMs).toBeLessThan(60_000);
     },
   );
+});
+
+describe('a worker stopped with SIGTERM', () => {
+  it('lets a running sync finish before it exits', { timeout: 60_000 }, async () => {
+    const w = await newWorld();
+    const userId = await userIn(w);
+    const [id] = await seedAccounts(w, userId, 1);
+    emu.state.inject({ kind: 'hang', delayMs: 2_000, account: await platformIdOf(w, id!) });
+    const worker = await start(w, 'worker', { INSTAGRAM_TIMEOUT_MS: '10000' });
+    const queuedAt = new Date();
+    await enqueueSync(w, id!);
+    await until(async () => (await activeSyncs(w, [id!])).length === 1, 'the sync', 10_000);
+    await worker.stop();
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect(await syncedSince(w, [id!], queuedAt)).toBe(1);
+    const jobs = await w.handle.db.manyOrNone<{ state: string }>(
+      `SELECT state FROM pgboss.job WHERE name = 'account.sync' AND data->>'accountId' = $1`,
+      [id],
+    );
+    expect(jobs).toEqual([{ state: 'completed' }]);
+  });
 });
 
 describe('one account never stalls the queue', () => {

@@ -1,4 +1,10 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import type { Logger as PinoLogger } from 'pino';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
@@ -62,7 +68,7 @@ export function leaseSeconds(name: JobName, config: AppConfig): number {
  * the job's lease, without ever blocking the fetch.
  */
 @Injectable()
-export class JobQueue implements OnModuleInit, OnApplicationShutdown {
+export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger: PinoLogger;
   private readonly boss: PgBoss;
   private readonly leases: JobLeases;
@@ -213,13 +219,15 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
     return this.monitor.health();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Before any module shuts down (the pool, the Instagram client): running handlers need both.
+   * They get SHUTDOWN_GRACE_MS to finish; what still runs then goes back to the queue at once
+   * rather than waiting for its lease to run out.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     if (!this.started) return;
-    this.started = false;
     this.monitor.stop();
     clearInterval(this.reaper);
-    // Graceful: running handlers get SHUTDOWN_GRACE_MS to finish; what still runs then goes
-    // back to the queue at once rather than waiting for its lease to run out.
     const leftovers = (
       await Promise.all(this.workers.map((w) => w.stop(SHUTDOWN_GRACE_MS)))
     ).flat();
@@ -237,6 +245,11 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
         );
     }
     await this.leases.close();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
     await this.boss.stop({ graceful: true, timeout: 5_000, wait: true, close: true });
   }
 
