@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import PgBoss from 'pg-boss';
 import { startEmulator, type RunningEmulator } from '../emulator/emulator';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import { createDatabase, type DatabaseHandle } from '../src/infrastructure/database/database';
