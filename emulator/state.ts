@@ -31,10 +31,21 @@ export interface EmulatorAccount {
   followsCount: number;
   mediaCount: number;
   hasProfilePicture: boolean;
+  /** Bumped when the person sets a new picture: the CDN path (and the bytes) change with it. */
+  pictureVersion: number;
+  /**
+   * What the CDN serves for the current picture: a real PNG, or for tests a `text/html` page or
+   * a 6 MB body declared as image/png (both of which a careful client must refuse).
+   */
+  pictureKind: PictureKind;
 }
 
+export type PictureKind = 'png' | 'html' | 'oversized';
+
 export type AccountInput = Partial<EmulatorAccount> & { username: string };
-export type AccountPatch = Partial<Omit<EmulatorAccount, 'userId' | 'appScopedId'>>;
+export type AccountPatch = Partial<
+  Omit<EmulatorAccount, 'userId' | 'appScopedId' | 'pictureVersion'>
+>;
 
 export type TokenKind = 'short' | 'long';
 
@@ -214,6 +225,8 @@ export class EmulatorState {
       followsCount: input.followsCount ?? 0,
       mediaCount: input.mediaCount ?? 0,
       hasProfilePicture: input.hasProfilePicture ?? true,
+      pictureVersion: input.pictureVersion ?? 1,
+      pictureKind: input.pictureKind ?? 'png',
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.biography !== undefined ? { biography: input.biography } : {}),
       ...(input.website !== undefined ? { website: input.website } : {}),
@@ -234,6 +247,15 @@ export class EmulatorState {
       }
     }
     Object.assign(account, patch);
+    return account;
+  }
+
+  /** The person sets a new profile picture: a new CDN path, new bytes (or a bad body, `kind`). */
+  changePicture(ref: string, kind: PictureKind = 'png'): EmulatorAccount {
+    const account = this.getAccount(ref);
+    account.pictureVersion += 1;
+    account.pictureKind = kind;
+    account.hasProfilePicture = true;
     return account;
   }
 

@@ -23,6 +23,8 @@ export function emulatorEnv(emu: RunningEmulator): Record<string, string> {
     INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
     INSTAGRAM_TIMEOUT_MS: String(INSTAGRAM_TIMEOUT_MS),
     INSTAGRAM_MAX_RETRIES: String(INSTAGRAM_MAX_RETRIES),
+    // The emulator's picture links point at 127.0.0.1.
+    PICTURE_FETCH_ALLOW_PRIVATE: 'true',
   };
 }
 
@@ -42,7 +44,11 @@ export async function startInstagramTestApp(
 ): Promise<InstagramTestApp> {
   const emu = await startEmulator({ port: 0 });
   try {
-    const t = await startTestApp({ ...emulatorEnv(emu), ...env });
+    // The service's time follows Instagram's: moving the emulator's clock moves both.
+    const t = await startTestApp(
+      { ...emulatorEnv(emu), ...env },
+      { clock: { now: () => emu.state.now() } },
+    );
     return {
       t,
       emu,
