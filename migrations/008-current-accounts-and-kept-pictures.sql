@@ -40,7 +40,21 @@ CREATE TABLE account_pictures (
   CONSTRAINT account_pictures_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$')
 );
 
+-- Metric history reads one account's snapshots over up to a year and keeps the last of each day
+-- or week. Snapshots of all accounts arrive interleaved, so each of an account's rows sits on its
+-- own heap page; carrying the counts in the index lets that read be an index-only scan (measured
+-- on 800,000 snapshots: a year of one account in 10 buffers and 0.6 ms instead of 747 and 7.9 ms).
+-- Same key as the index it replaces, so everything that used that one uses this.
+CREATE INDEX account_metric_snapshots_history_idx
+  ON account_metric_snapshots (account_id, captured_at DESC)
+  INCLUDE (id, follower_count, following_count, media_count);
+DROP INDEX account_metric_snapshots_account_time_idx;
+
 -- Down Migration
+
+CREATE INDEX account_metric_snapshots_account_time_idx
+  ON account_metric_snapshots (account_id, captured_at DESC);
+DROP INDEX account_metric_snapshots_history_idx;
 
 DROP TABLE account_pictures;
 DROP TABLE user_current_accounts;

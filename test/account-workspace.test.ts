@@ -6,6 +6,7 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
+import { METRIC_POINTS_SQL } from '../src/infrastructure/database/repositories/postgres-account-metrics.repository';
 import type { TestApp } from './helpers/app';
 import { http, registerUser, type HttpResult, type RegisteredUser } from './helpers/http';
 import {
@@ -85,6 +86,32 @@ afterAll(async () => {
 
 beforeEach(() => {
   emu.state.clearInjections();
+});
+
+describe('schema (migration 008)', () => {
+  it('keeps the choice per user and one picture per account, both going with their rows', async () => {
+    const constraints = await t.db.many<{ conname: string; def: string }>(
+      `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+       WHERE conrelid IN ('user_current_accounts'::regclass, 'account_pictures'::regclass)
+       ORDER BY conname`,
+    );
+    const byName = Object.fromEntries(constraints.map((c) => [c.conname, c.def]));
+    expect(byName.user_current_accounts_user_fk).toMatch(
+      /REFERENCES users\(id\) ON DELETE CASCADE/,
+    );
+    expect(byName.user_current_accounts_account_fk).toMatch(
+      /REFERENCES client_accounts\(id\) ON DELETE SET NULL/,
+    );
+    expect(byName.account_pictures_account_fk).toMatch(/ON DELETE CASCADE/);
+    expect(byName.account_pictures_size_check).toMatch(/5242880/);
+    const indexes = (
+      await t.db.many<{ indexname: string }>(
+        `SELECT indexname FROM pg_indexes WHERE tablename = 'account_metric_snapshots'`,
+      )
+    ).map((r) => r.indexname);
+    expect(indexes).toContain('account_metric_snapshots_history_idx');
+    expect(indexes).not.toContain('account_metric_snapshots_account_time_idx');
+  });
 });
 
 describe('the current account', () => {
@@ -496,6 +523,35 @@ describe('metric history', () => {
       owner,
     );
     expect(res.status, res.text).toBe(200);
+  });
+
+  it("reads one account's year through the covering index (index-only), however many accounts there are", async () => {
+    const user = await registerUser(t.url);
+    await t.db.none(
+      `INSERT INTO client_accounts (user_id, platform, platform_account_id, username)
+       SELECT $1, 'instagram', (17841499000000000 + g)::text, 'explain_' || g FROM generate_series(1, 40) g`,
+      [user.userId],
+    );
+    // 40 accounts × 500 snapshots, interleaved in time as real syncs are.
+    await t.db.none(
+      `INSERT INTO account_metric_snapshots (account_id, follower_count, following_count, media_count, captured_at)
+       SELECT a.id, g, 1, 1, now() - g * interval '18 hours'
+       FROM generate_series(0, 499) g, client_accounts a WHERE a.user_id = $1`,
+      [user.userId],
+    );
+    await t.db.none('VACUUM ANALYZE account_metric_snapshots');
+    const { id } = await t.db.one<{ id: string }>(
+      'SELECT id FROM client_accounts WHERE user_id = $1 LIMIT 1',
+      [user.userId],
+    );
+    const plan = await t.db.one<{ 'QUERY PLAN': unknown }>(
+      `EXPLAIN (FORMAT JSON) ${METRIC_POINTS_SQL}`,
+      [id, new Date(Date.now() - 366 * DAY), new Date(), 'day'],
+    );
+    const text = JSON.stringify(plan['QUERY PLAN']);
+    expect(text).toContain('"Index Name":"account_metric_snapshots_history_idx"');
+    expect(text).toContain('"Node Type":"Index Only Scan"');
+    expect(text).not.toContain('Seq Scan');
   });
 
   it("is the owner's only: 403, 404, 400 malformed id, 401", async () => {

@@ -21,7 +21,7 @@ export interface IAccountMetricsRepository {
   record(accountId: string, counts: MetricCounts, capturedAt: Date, tx?: Queryable): Promise<void>;
   /**
    * Snapshots captured in [from, to), one per interval (the last one in it), oldest first.
-   * Served by account_metric_snapshots_account_time_idx.
+   * Served by account_metric_snapshots_history_idx (index-only).
    */
   points(accountId: string, from: Date, to: Date, interval: MetricInterval): Promise<MetricPoint[]>;
 }

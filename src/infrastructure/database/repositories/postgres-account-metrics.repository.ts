@@ -23,8 +23,9 @@ const recordSnapshot = new PreparedStatement({
          VALUES ($1, $2, $3, $4, $5)`,
 });
 
-// A range scan of account_metric_snapshots_account_time_idx (account_id, captured_at DESC), then
-// the last snapshot of each UTC day or ISO week (date_trunc's weeks start on Monday).
+// An index-only range scan of account_metric_snapshots_history_idx (account_id, captured_at DESC,
+// with the counts included), then the last snapshot of each UTC day or ISO week (date_trunc's
+// weeks start on Monday).
 export const METRIC_POINTS_SQL = `SELECT DISTINCT ON (1) date_trunc($4, captured_at, 'UTC') AS at,
            follower_count, following_count, media_count
          FROM account_metric_snapshots
