@@ -126,53 +126,53 @@ describe('the current account', () => {
     for (const via of ['bearer', 'cookie'] as const) {
       const res = await currentOf(alice, via);
       expect(res.status, res.text).toBe(200);
-      expect(res.body).toMatchObject({ id: a3!.account.id, isCurrent: true });
+      expect(res.body).toMatchObject({ id: a3.account.id, isCurrent: true });
     }
 
     const chosen = await call('PUT', `${BASE}/current`, alice, {
       via: 'cookie',
-      body: { accountId: a1!.account.id },
+      body: { accountId: a1.account.id },
     });
     expect(chosen.status, chosen.text).toBe(200);
-    expect(chosen.body).toMatchObject({ id: a1!.account.id, isCurrent: true });
+    expect(chosen.body).toMatchObject({ id: a1.account.id, isCurrent: true });
     for (const via of ['bearer', 'cookie'] as const) {
-      expect((await currentOf(alice, via)).body.id).toBe(a1!.account.id);
+      expect((await currentOf(alice, via)).body.id).toBe(a1.account.id);
     }
     // Kept in PostgreSQL, per user.
     expect(
       await t.db.one('SELECT account_id FROM user_current_accounts WHERE user_id = $1', [
         alice.userId,
       ]),
-    ).toEqual({ account_id: a1!.account.id });
+    ).toEqual({ account_id: a1.account.id });
 
     // Every account in the list and GET /:id says whether it is the current one.
     const list = await call('GET', BASE, alice);
     expect(list.status).toBe(200);
     expect(Object.fromEntries(list.body.accounts.map((a: any) => [a.id, a.isCurrent]))).toEqual({
-      [a1!.account.id]: true,
-      [a2!.account.id]: false,
-      [a3!.account.id]: false,
+      [a1.account.id]: true,
+      [a2.account.id]: false,
+      [a3.account.id]: false,
     });
-    expect((await call('GET', `${BASE}/${a1!.account.id}`, alice)).body.isCurrent).toBe(true);
+    expect((await call('GET', `${BASE}/${a1.account.id}`, alice)).body.isCurrent).toBe(true);
     expect(
-      (await call('GET', `${BASE}/${a2!.account.id}`, alice, { via: 'cookie' })).body.isCurrent,
+      (await call('GET', `${BASE}/${a2.account.id}`, alice, { via: 'cookie' })).body.isCurrent,
     ).toBe(false);
 
     // A new connect does not take over a choice the person made.
     await connect(alice);
-    expect((await currentOf(alice)).body.id).toBe(a1!.account.id);
+    expect((await currentOf(alice)).body.id).toBe(a1.account.id);
 
     // Bob is unaffected, and cannot choose Alice's account.
     expectError(await currentOf(bob), 404);
     const b1 = await connect(bob);
     expect((await currentOf(bob, 'cookie')).body.id).toBe(b1.account.id);
     expectError(
-      await call('PUT', `${BASE}/current`, bob, { body: { accountId: a2!.account.id } }),
+      await call('PUT', `${BASE}/current`, bob, { body: { accountId: a2.account.id } }),
       403,
       /Access denied/,
     );
     expect((await currentOf(bob)).body.id).toBe(b1.account.id);
-    expect((await currentOf(alice)).body.id).toBe(a1!.account.id);
+    expect((await currentOf(alice)).body.id).toBe(a1.account.id);
   });
 
   it('refuses a bad switch: malformed 400, unknown 404, unknown fields 400, no body 400, no session 401', async () => {
