@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import type { EmulatorAccount, PictureKind } from './account';
 import { seedAccounts } from './seed';
 
 export const HOUR_MS = 60 * 60 * 1000;
@@ -17,30 +18,7 @@ export const KNOWN_SCOPES = new Set([
   'instagram_business_manage_insights',
 ]);
 
-export interface EmulatorAccount {
-  /** Professional account id (`/me` `user_id`). */
-  userId: string;
-  /** App-scoped id (`/me` `id`, the code exchange's `user_id`). */
-  appScopedId: string;
-  username: string;
-  name?: string;
-  accountType: string;
-  biography?: string;
-  website?: string;
-  followersCount: number;
-  followsCount: number;
-  mediaCount: number;
-  hasProfilePicture: boolean;
-  /** Bumped when the person sets a new picture: the CDN path (and the bytes) change with it. */
-  pictureVersion: number;
-  /**
-   * What the CDN serves for the current picture: a real PNG, or for tests a `text/html` page or
-   * a 6 MB body declared as image/png (both of which a careful client must refuse).
-   */
-  pictureKind: PictureKind;
-}
-
-export type PictureKind = 'png' | 'html' | 'oversized';
+export type { EmulatorAccount, PictureKind };
 
 export type AccountInput = Partial<EmulatorAccount> & { username: string };
 export type AccountPatch = Partial<

@@ -11,7 +11,7 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { projectRoot } from './common/project-root';
-import { SESSION_COOKIE } from './modules/auth/session-token';
+import { SESSION_COOKIE } from './common/auth/session-token';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -11,7 +11,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { startService, type RunningService, type ServiceRole } from '../src/bootstrap';
 import { createRootLogger } from '../src/common/logging/logger';
 import { loadConfig } from '../src/config/config';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { JobQueue } from '../src/infrastructure/jobs/job-queue';
 import { InstagramAccountService } from '../src/modules/instagram/services/instagram-account.service';
 import { createTestDatabase, type TestDatabase } from './helpers/database';

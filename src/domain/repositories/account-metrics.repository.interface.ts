@@ -1,4 +1,4 @@
-import type { Queryable } from '../../infrastructure/database/database';
+import type { Queryable } from './queryable';
 
 export const ACCOUNT_METRICS_REPOSITORY = Symbol('ACCOUNT_METRICS_REPOSITORY');
 

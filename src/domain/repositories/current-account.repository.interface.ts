@@ -1,4 +1,4 @@
-import type { Queryable } from '../../infrastructure/database/database';
+import type { Queryable } from './queryable';
 
 export const CURRENT_ACCOUNT_REPOSITORY = Symbol('CURRENT_ACCOUNT_REPOSITORY');
 

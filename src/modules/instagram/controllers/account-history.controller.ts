@@ -13,7 +13,7 @@ import type { FastifyReply } from 'fastify';
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
 import { ApiErrorResponse, ApiUnauthorizedError } from '../../../common/swagger/api-error-response';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import { AccountListResponseDto, toAccountResponse } from '../dto/account.dto';
 import {
   AccountMetricsResponseDto,

@@ -11,7 +11,7 @@ import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
 import { ApiErrorResponse, ApiUnauthorizedError } from '../../../common/swagger/api-error-response';
 import type { ClientAccount } from '../../../domain/entities/client-account.entity';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import {
   ACTING_ACCOUNT_HEADER,
   ACTING_ACCOUNT_HEADER_MESSAGE,

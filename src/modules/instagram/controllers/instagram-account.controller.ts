@@ -33,7 +33,7 @@ import {
 } from '@nestjs/swagger';
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import { AccountEventListResponseDto, toAccountEventResponse } from '../dto/account-event.dto';
 import {
   AccountListResponseDto,
