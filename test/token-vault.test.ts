@@ -298,11 +298,11 @@ describe('TokenVault: store, read, metadata, destroy', () => {
 
 describe('TokenVault.verifyKeys', () => {
   it('passes on an empty table and with the right keyring', async () => {
-    await vaultWith(k1).verifyKeys();
+    await expect(vaultWith(k1).verifyKeys()).resolves.toBeUndefined();
     await seed(2, k1);
     await seed(1, `${k2},${k1}`);
-    await vaultWith(`${k2},${k1}`).verifyKeys();
-    await vaultWith(`${k3},${k2},${k1}`).verifyKeys();
+    await expect(vaultWith(`${k2},${k1}`).verifyKeys()).resolves.toBeUndefined();
+    await expect(vaultWith(`${k3},${k2},${k1}`).verifyKeys()).resolves.toBeUndefined();
   });
 
   it('fails clearly when the keyring lacks a stored version', async () => {

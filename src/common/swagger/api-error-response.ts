@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../dto/error-response.dto';
-import { reasonPhrase } from '../filters/all-exceptions.filter';
+import { reasonPhrase } from '../filters/error-reply';
 
 /** A request id as the service sends it (X-Request-Id), for the examples. */
 const EXAMPLE_REQUEST_ID = '6a1f3c0e-2b7d-4f5e-9c8a-0d4b1e2f3a57';

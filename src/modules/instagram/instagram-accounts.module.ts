@@ -16,9 +16,23 @@ import { InstagramAccountController } from './controllers/instagram-account.cont
 import { ActingAccountPipe } from './decorators/acting-account.decorator';
 import { AccountMetricsService } from './services/account-metrics.service';
 import { AccountPicturesService } from './services/account-pictures.service';
+import { AccountStatusService } from './services/account-status.service';
+import { AccountSyncService } from './services/account-sync.service';
+import { AccountTokenService } from './services/account-token.service';
+import { AccountService } from './services/account.service';
 import { CurrentAccountService } from './services/current-account.service';
 import { ExpiringAccountsService } from './services/expiring-accounts.service';
-import { InstagramAccountService } from './services/instagram-account.service';
+
+const SERVICES = [
+  AccountService,
+  AccountSyncService,
+  AccountStatusService,
+  AccountTokenService,
+  CurrentAccountService,
+  AccountPicturesService,
+  AccountMetricsService,
+  ExpiringAccountsService,
+];
 
 /**
  * Existing accounts: list, read, update, sync, status, token refresh, disconnect, events; the
@@ -34,22 +48,15 @@ import { InstagramAccountService } from './services/instagram-account.service';
     { provide: CURRENT_ACCOUNT_REPOSITORY, useClass: PostgresCurrentAccountRepository },
     { provide: ACCOUNT_PICTURE_REPOSITORY, useClass: PostgresAccountPictureRepository },
     { provide: ACCOUNT_METRICS_REPOSITORY, useClass: PostgresAccountMetricsRepository },
-    InstagramAccountService,
-    CurrentAccountService,
+    ...SERVICES,
     ActingAccountPipe,
-    AccountPicturesService,
-    AccountMetricsService,
-    ExpiringAccountsService,
   ],
   exports: [
-    InstagramAccountService,
-    CurrentAccountService,
+    ...SERVICES,
     ActingAccountPipe,
-    AccountPicturesService,
     CLIENT_ACCOUNT_REPOSITORY,
     ACCOUNT_EVENT_REPOSITORY,
     CURRENT_ACCOUNT_REPOSITORY,
-    ACCOUNT_METRICS_REPOSITORY,
   ],
 })
 export class InstagramAccountsModule {}

@@ -11,7 +11,7 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import { ownedBy } from './account-access';
+import { loadAccount } from './account-access';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_METRIC_DAYS = 30;
@@ -77,7 +77,7 @@ export class AccountMetricsService {
   ): Promise<MetricHistory> {
     const interval = query.interval ?? 'day';
     const { from, to } = this.range(query);
-    ownedBy(await this.accounts.findById(accountId), userId);
+    await loadAccount(this.accounts, accountId, userId);
     const points = await this.metrics.points(accountId, from, to, interval);
     const first = points[0];
     const last = points[points.length - 1];

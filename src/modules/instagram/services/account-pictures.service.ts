@@ -22,8 +22,8 @@ import {
   PictureFetcher,
   PictureFetchError,
 } from '../../../infrastructure/http/picture-fetcher';
-import { ownedBy } from './account-access';
-import { pictureLinkExpiresAt, picturePath } from './picture-url';
+import { loadAccount } from './account-access';
+import { pictureExpiresAt, picturePath } from './account-profile';
 
 /** A kept picture whose link expires within this is fetched again at the next sync. */
 export const PICTURE_REFRESH_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -133,7 +133,7 @@ export class AccountPicturesService {
       },
       tx,
     );
-    const sourceExpiresAt = pictureLinkExpiresAt(url);
+    const sourceExpiresAt = pictureExpiresAt(url);
     return {
       picture: {
         sha256: picture.sha256,
@@ -148,7 +148,7 @@ export class AccountPicturesService {
 
   /** The owner's kept picture; 404 when the account has none (or does not exist), 403. */
   async findOwned(accountId: string, userId: string): Promise<KeptPicture> {
-    ownedBy(await this.accounts.findById(accountId), userId);
+    await loadAccount(this.accounts, accountId, userId);
     const picture = await this.pictures.find(accountId);
     if (!picture) throw new NotFoundException('No picture is kept for this account yet');
     return picture;

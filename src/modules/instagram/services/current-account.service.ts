@@ -9,7 +9,7 @@ import {
   type ICurrentAccountRepository,
 } from '../../../domain/repositories/current-account.repository.interface';
 import type { Queryable } from '../../../infrastructure/database/database';
-import { ACCOUNT_NOT_FOUND, ownedBy } from './account-access';
+import { ACCOUNT_NOT_FOUND, loadAccount } from './account-access';
 
 export const NO_CURRENT_ACCOUNT =
   'No current account: connect an Instagram account, or name one with X-Instagram-Account-Id';
@@ -43,7 +43,7 @@ export class CurrentAccountService {
 
   /** The user's own account by id (404, 403), for the header that names one. */
   async getOwned(accountId: string, userId: string): Promise<ClientAccount> {
-    return ownedBy(await this.accounts.findById(accountId), userId);
+    return loadAccount(this.accounts, accountId, userId);
   }
 
   /** Switches to one of the user's accounts (404 unknown, 403 another user's). */

@@ -1,20 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  ConflictException,
-  ForbiddenException,
-  Inject,
-  Injectable,
-  NotFoundException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
-import {
-  type ClientAccount,
-  mapInstagramAccountType,
-} from '../../../domain/entities/client-account.entity';
+import { mapInstagramAccountType } from '../../../domain/entities/client-account.entity';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
@@ -31,7 +22,9 @@ import {
 } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import type { OAuthCallbackQuery } from '../dto/oauth.dto';
-import { InstagramAccountService } from './instagram-account.service';
+import { loadAccount } from './account-access';
+import { connectFailureOf } from './account-failure';
+import { AccountService } from './account.service';
 
 /** Meta's dialog gives the person time to log in; ten minutes is plenty and limits replays. */
 export const OAUTH_STATE_TTL_SECONDS = 600;
@@ -95,27 +88,6 @@ function hashState(state: string, binding: string): Buffer {
 
 const randomToken = (): string => randomBytes(32).toString('base64url');
 
-function failureOf(error: InstagramApiError): ConnectFailure {
-  switch (error.kind) {
-    case 'rate_limited':
-      return 'rate_limited';
-    case 'transient':
-    case 'network':
-    case 'timeout':
-      return 'instagram_unavailable';
-    case 'token_invalid':
-      return 'authorization_failed';
-    case 'permission':
-      return 'permission_denied';
-    case 'bad_request':
-    case 'not_found':
-      // The code exchange answers "Matching code was not found or was already used" this way.
-      return error.operation === 'exchangeCode' ? 'code_rejected' : 'instagram_error';
-    case 'unknown':
-      return 'instagram_error';
-  }
-}
-
 /**
  * IG-001, the connect: a single-use state bound to the user who starts it, to their browser
  * (the `ssell_oauth` cookie) and, for a reconnect, to the account, then code → short-lived token
@@ -133,7 +105,7 @@ export class InstagramConnectService {
     @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
-    private readonly accounts: InstagramAccountService,
+    private readonly accounts: AccountService,
   ) {
     this.logger = logger.child({ component: 'instagram-connect' });
   }
@@ -151,7 +123,8 @@ export class InstagramConnectService {
     currentBinding: string | undefined,
     accountId?: string,
   ): Promise<{ url: string; binding: string }> {
-    if (accountId !== undefined) await this.ownAccount(accountId, userId);
+    // The user's own account, or 404 (none) / 403 (another user's), as every account route.
+    if (accountId !== undefined) await loadAccount(this.clientAccounts, accountId, userId);
     // Expired states are useless; removing them here keeps the table small without a job.
     await this.states.purgeExpired();
     const binding = isWellFormedBinding(currentBinding) ? currentBinding : randomToken();
@@ -239,7 +212,7 @@ export class InstagramConnectService {
       if (error instanceof InstagramApiError) {
         // toLog() carries no token or code: the client scrubs its messages.
         this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
-        return this.failed(failureOf(error));
+        return this.failed(connectFailureOf(error));
       }
       if (error instanceof ConflictException) {
         this.logger.info({ userId }, 'Instagram account already connected by another user');
@@ -252,14 +225,6 @@ export class InstagramConnectService {
       );
       return this.failed('server_error');
     }
-  }
-
-  /** The user's own account, or 404 (none) / 403 (another user's), as every account route. */
-  private async ownAccount(accountId: string, userId: string): Promise<ClientAccount> {
-    const account = await this.clientAccounts.findById(accountId);
-    if (!account) throw new NotFoundException('Account not found');
-    if (account.userId !== userId) throw new ForbiddenException('Access denied to this account');
-    return account;
   }
 
   /**
