@@ -24,8 +24,6 @@ export function emulatorEnv(emu: RunningEmulator): Record<string, string> {
     INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
     INSTAGRAM_TIMEOUT_MS: String(INSTAGRAM_TIMEOUT_MS),
     INSTAGRAM_MAX_RETRIES: String(INSTAGRAM_MAX_RETRIES),
-    // The emulator's picture links point at 127.0.0.1.
-    PICTURE_FETCH_ALLOW_PRIVATE: 'true',
   };
 }
 
@@ -48,7 +46,12 @@ export async function startInstagramTestApp(
   try {
     // The service's time follows Instagram's: moving the emulator's clock moves both.
     const t = await startTestApp(
-      { ...emulatorEnv(emu), ...env },
+      // The emulator's picture links point at 127.0.0.1 (production refuses that, as it should).
+      {
+        ...emulatorEnv(emu),
+        ...(env.NODE_ENV === 'production' ? {} : { PICTURE_FETCH_ALLOW_PRIVATE: 'true' }),
+        ...env,
+      },
       { clock: { now: () => emu.state.now() } },
     );
     return {

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import { reasonPhrase } from '../filters/error-reply';
 
@@ -29,12 +29,16 @@ export function ApiErrorResponse(status: number, options: ApiErrorOptions) {
       },
     ]),
   );
+  // The content is spelled out as JSON: a route that produces images (the avatar) still
+  // answers its errors in the JSON envelope.
   return applyDecorators(
+    ApiExtraModels(ErrorResponseDto),
     ApiResponse({
       status,
       description: options.description,
-      type: ErrorResponseDto,
-      examples,
+      content: {
+        'application/json': { schema: { $ref: getSchemaPath(ErrorResponseDto) }, examples },
+      },
       ...(options.retryAfter
         ? {
             headers: {

@@ -5,7 +5,6 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiParam,
-  ApiProduces,
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
@@ -128,7 +127,6 @@ export class AccountHistoryController {
       "The service's own copy of the Instagram picture, which keeps working after Instagram's signed link expires. Works with the session cookie, so an <img> on the page can show it. Revalidate with If-None-Match.",
   })
   @ApiParam({ name: 'id', format: 'uuid', description: 'Account id' })
-  @ApiProduces('image/jpeg', 'image/png', 'image/webp', 'image/gif')
   @ApiOkResponse({
     description: 'The picture',
     content: {

@@ -29,7 +29,7 @@ import {
 
 /** Instagram's own rule for usernames; also well inside the 255-character column. */
 export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
-const USERNAME_MESSAGE =
+export const USERNAME_MESSAGE =
   'username must be an Instagram username: 1 to 30 letters, digits, periods or underscores';
 const URL_OPTIONS = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
 const URL_MESSAGE = 'profilePictureUrl must be an http or https URL of at most 2048 characters';

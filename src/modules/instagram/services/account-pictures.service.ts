@@ -51,7 +51,7 @@ export class AccountPicturesService {
   private readonly logger: Logger;
 
   constructor(
-    private readonly fetcher: PictureFetcher,
+    @Inject(PictureFetcher) private readonly fetcher: Pick<PictureFetcher, 'fetch'>,
     @Inject(ACCOUNT_PICTURE_REPOSITORY) private readonly pictures: IAccountPictureRepository,
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ROOT_LOGGER) logger: Logger,
