@@ -2,7 +2,10 @@ import pino from 'pino';
 import { expect, vi } from 'vitest';
 import type { ClientAccount } from '../../src/domain/entities/client-account.entity';
 import type { InstagramProfile } from '../../src/infrastructure/instagram';
-import { PictureFetchError } from '../../src/infrastructure/http/picture-fetcher';
+import {
+  type FetchedPicture,
+  PictureFetchError,
+} from '../../src/infrastructure/http/picture-fetcher';
 import { AccountPicturesService } from '../../src/modules/instagram/services/account-pictures.service';
 import { AccountStatusService } from '../../src/modules/instagram/services/account-status.service';
 import { AccountSyncService } from '../../src/modules/instagram/services/account-sync.service';
@@ -63,7 +66,7 @@ export function accountServicesWithFakes() {
   // No picture host in unit tests: a download fails unless a test gives the fetcher bytes, and
   // the sync's tests leave pictures alone (`pictureFetching.mockRestore()` turns them on).
   const fetcher = {
-    fetch: vi.fn(async (): Promise<never> => {
+    fetch: vi.fn(async (_url: string): Promise<FetchedPicture> => {
       throw new PictureFetchError('network', 'no picture host in unit tests');
     }),
   };

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { accountServicesWithFakes } from '../../../../test/fakes/account-services';
+import { profileOf } from '../../../../test/fakes/instagram-failures';
+import { AccountEventType } from '../../../domain/entities/account-event.entity';
 import type { ClientAccount } from '../../../domain/entities/client-account.entity';
 import { PictureFetchError } from '../../../infrastructure/http/picture-fetcher';
 import { PICTURE_REFRESH_WINDOW_MS, withPicture } from './account-pictures.service';
@@ -153,5 +155,50 @@ describe('download', () => {
       'https://scontent.cdninstagram.com/v/1_n.jpg',
     );
     expect(result).toMatchObject({ ok: false, error: { reason: 'network' } });
+  });
+});
+
+describe('the sync keeps the picture', () => {
+  it('downloads with no transaction open, keeps it in the sync, and one snapshot per sync', async () => {
+    const content = bytes('sync');
+    fakes.fetcher.fetch.mockImplementation(async () => {
+      expect(fakes.db.depth, 'picture downloaded inside a transaction').toBe(0);
+      return { bytes: content, contentType: 'image/png' as const, sha256: sha(content) };
+    });
+    const account = fakes.connected();
+    const soon = new Date(Date.now() + 3 * 24 * HOUR);
+    fakes.nextProfile(profileOf(account, { profilePictureUrl: link('/v/1_n.jpg', soon) }));
+    expect((await fakes.services.sync.sync(account.id, 'manual')).status).toBe('synced');
+    expect(fakes.fetcher.fetch).toHaveBeenCalledTimes(1);
+    expect(fakes.accounts.get(account.id).metadata.picture).toMatchObject({
+      sha256: sha(content),
+      path: '/v/1_n.jpg',
+    });
+    expect(fakes.pictureStore.pictures.get(account.id)?.bytes.equals(content)).toBe(true);
+
+    // Re-signed: not downloaded again, and the history does not call it a change.
+    fakes.nextProfile(
+      profileOf(account, {
+        profilePictureUrl: link('/v/1_n.jpg', new Date(soon.getTime() + HOUR)),
+      }),
+    );
+    await fakes.services.sync.sync(account.id, 'manual');
+    expect(fakes.fetcher.fetch).toHaveBeenCalledTimes(1);
+    const synced = fakes.events.of(account.id, AccountEventType.SYNCED).map((e) => e.data);
+    expect(synced[0]!.changed).toHaveProperty('profilePictureUrl');
+    expect(synced[1]!.changed).not.toHaveProperty('profilePictureUrl');
+    expect(fakes.accounts.snapshots).toHaveLength(2);
+    expect(fakes.metrics.capturedAt).toHaveLength(2);
+  });
+
+  it('a failed download is recorded and the sync still succeeds', async () => {
+    const account = fakes.connected();
+    fakes.nextProfile(profileOf(account));
+    const outcome = await fakes.services.sync.sync(account.id, 'periodic');
+    expect(outcome.status).toBe('synced');
+    expect(fakes.accounts.get(account.id)).toMatchObject({
+      status: 'active',
+      metadata: { pictureError: { reason: 'network' } },
+    });
   });
 });
