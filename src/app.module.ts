@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
+import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
 import { redactUrl } from './common/logging/redact';
 import { ConfigModule } from './config/config.module';
@@ -8,6 +9,7 @@ import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
 import { DatabaseModule } from './infrastructure/database/database.module';
 import { CryptoModule } from './infrastructure/crypto/crypto.module';
+import { PictureFetcherModule } from './infrastructure/http/picture-fetcher.module';
 import { InstagramClientModule } from './infrastructure/instagram/instagram-client.module';
 import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
@@ -18,6 +20,8 @@ export interface AppDependencies {
   config: AppConfig;
   database: DatabaseHandle;
   logger: Logger;
+  /** Defaults to the system clock; tests pass one that follows the emulator's. */
+  clock?: Clock;
 }
 
 @Module({})
@@ -28,6 +32,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(deps.config),
         LoggingModule.forRoot(deps.logger),
+        ClockModule.forRoot(deps.clock),
         DatabaseModule.forRoot(deps.database),
         LoggerModule.forRoot({
           pinoHttp: {
@@ -50,6 +55,7 @@ export class AppModule {
         CryptoModule,
         JobsModule,
         InstagramClientModule,
+        PictureFetcherModule,
         AuthModule,
         HealthModule,
         InstagramModule,

@@ -217,7 +217,7 @@ describe('InstagramClient against the emulator', () => {
       name: 'Lena Okafor | Home Baking',
       accountType: 'Media_Creator',
       profilePictureUrl: expect.stringMatching(
-        /\/__pictures\/17841463195712048_n\.svg\?.*oh=00_.*&oe=[0-9A-F]+$/,
+        /\/__pictures\/17841463195712048_1_n\.png\?.*oh=00_.*&oe=[0-9A-F]+$/,
       ),
       followersCount: 48213,
       followsCount: 512,

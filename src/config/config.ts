@@ -39,6 +39,21 @@ export interface JobsConfig {
   stallSeconds: number;
 }
 
+/** The one HTTP fetch that downloads Instagram profile pictures (src/infrastructure/http/). */
+export interface PictureFetchConfig {
+  timeoutMs: number;
+  maxBytes: number;
+  /**
+   * Loopback and private targets are refused unless this is set: demo mode sets it for the
+   * in-process emulator on 127.0.0.1, tests through PICTURE_FETCH_ALLOW_PRIVATE. Never in
+   * production. Link-local and metadata addresses are refused always.
+   */
+  allowPrivateAddresses: boolean;
+}
+
+/** Instagram's pictures are small; the contract caps a kept picture at 5 MB. */
+export const PICTURE_MAX_BYTES = 5 * 1024 * 1024;
+
 export interface AppConfig {
   env: Env['NODE_ENV'];
   isProduction: boolean;
@@ -61,6 +76,7 @@ export interface AppConfig {
   corsOrigins: string[];
   redisUrl: string | undefined;
   instagram: InstagramConfig;
+  pictures: PictureFetchConfig;
   emulatorPort: number;
   jobsEnabled: boolean;
   jobs: JobsConfig;
@@ -146,6 +162,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
 
+  if (isProduction && env.PICTURE_FETCH_ALLOW_PRIVATE) {
+    throw new ConfigError(
+      'PICTURE_FETCH_ALLOW_PRIVATE=true is for development and tests (an emulator on 127.0.0.1); it is refused when NODE_ENV=production',
+    );
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   return {
     env: env.NODE_ENV,
@@ -187,6 +209,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       deadlineMs: env.INSTAGRAM_DEADLINE_MS,
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
+    },
+    pictures: {
+      timeoutMs: env.PICTURE_FETCH_TIMEOUT_MS,
+      maxBytes: PICTURE_MAX_BYTES,
+      allowPrivateAddresses: env.PICTURE_FETCH_ALLOW_PRIVATE,
     },
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,

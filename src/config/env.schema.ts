@@ -79,6 +79,12 @@ export const envSchema = z.object({
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
 
+  PICTURE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  PICTURE_FETCH_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+
   EMULATOR_PORT: port.default(4010),
   JOBS_ENABLED: z
     .enum(['true', 'false', '1', '0'])
