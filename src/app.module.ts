@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { LoggingModule } from './common/logging/logging.module';
 import { redactUrl } from './common/logging/redact';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
@@ -47,6 +48,7 @@ export class AppModule {
             },
           },
         }),
+        RateLimitModule,
         CryptoModule,
         JobsModule,
         InstagramClientModule,
