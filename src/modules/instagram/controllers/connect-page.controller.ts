@@ -17,6 +17,7 @@ import {
   ApiParam,
   ApiProduces,
   ApiQuery,
+  ApiResponse,
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
@@ -98,12 +99,39 @@ export class ConnectPageController implements OnModuleInit {
       "The OAuth callback of a link-started connect redirects here: `?connected=<username>`, or `?error=<reason>` (`wrong_account` with `expected` and `approved` usernames, `account_in_use`, `access_denied`, `invalid_state`, `state_expired`, `other_browser`, `link_used`, `link_expired`, `link_revoked`, `link_busy`, `link_unknown`, or one of the callback's reasons). The text is the page's own: the query only picks it.",
   })
   @ApiProduces('text/html')
-  @ApiQuery({ name: 'connected', required: false, description: 'The connected username' })
-  @ApiQuery({ name: 'error', required: false })
-  @ApiQuery({ name: 'expected', required: false })
-  @ApiQuery({ name: 'approved', required: false })
+  // Decorators apply bottom-up: listed in reverse so the document reads connected, error….
+  @ApiQuery({
+    name: 'approved',
+    type: String,
+    required: false,
+    description: 'wrong_account: who Instagram approved',
+  })
+  @ApiQuery({
+    name: 'expected',
+    type: String,
+    required: false,
+    description: 'wrong_account: the account of the link',
+  })
+  @ApiQuery({
+    name: 'error',
+    type: String,
+    required: false,
+    description: 'Why nothing was connected',
+  })
+  @ApiQuery({
+    name: 'connected',
+    type: String,
+    required: false,
+    description: 'The connected username',
+  })
   @ApiOkResponse({ description: 'Connected (or consent not given)', content: HTML })
   @ApiGoneResponse({ description: 'The link could not be used any more', content: HTML })
+  @ApiResponse({
+    status: 'default',
+    description:
+      'Every other refusal is a page too: 400 (a connect this browser cannot finish), 404 (no such link, or a query that names nothing), 409 (another Instagram account, or the link busy), 5xx (Instagram or ssell failed)',
+    content: HTML,
+  })
   done(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
     const query: ConnectDoneQuery = {};
     for (const name of ['connected', 'error', 'expected', 'approved'] as const) {

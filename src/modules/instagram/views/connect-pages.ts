@@ -115,10 +115,10 @@ function expiry(date: Date): string {
  */
 export function openLinkPage(view: ConnectLinkView, authorizePath: string): RenderedPage {
   const owner = `<strong>${escapeHtml(ownerLabel(view.owner))}</strong>`;
-  const reconnect = view.link.accountId !== null && view.accountUsername !== null;
+  const reconnect = view.link.accountId !== null ? view.accountUsername : null;
   const intro = reconnect
-    ? `<p>${owner} asks you to reconnect the Instagram account ${at(view.accountUsername!)} to their ssell workspace.</p>
-<p>When Instagram asks, log in as ${at(view.accountUsername!)}: another account will be refused.</p>`
+    ? `<p>${owner} asks you to reconnect the Instagram account ${at(reconnect)} to their ssell workspace.</p>
+<p>When Instagram asks, log in as ${at(reconnect)}: another account will be refused.</p>`
     : `<p>${owner} invites you to connect your Instagram professional account to their ssell workspace.</p>`;
   return page({
     status: 200,
@@ -128,7 +128,7 @@ export function openLinkPage(view: ConnectLinkView, authorizePath: string): Rend
     body: `${intro}
 <ul>
 <li>You log in on Instagram's own page and choose the account. ssell never sees your password.</li>
-<li>The account then appears in ${owner}'s workspace, where they manage it for you: profile, follower counts and its connection.</li>
+<li>The account then appears in their workspace, where they manage it for you: its profile, follower counts and connection.</li>
 <li>You can remove access at any time in Instagram's settings, under Apps and websites.</li>
 </ul>
 <a class="button" href="${escapeHtml(authorizePath)}">Continue with Instagram</a>
