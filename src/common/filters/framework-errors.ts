@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorBody, reasonPhrase } from './all-exceptions.filter';
+import { type ErrorBody, reasonPhrase } from './error-reply';
 
 /** A public HTML route's page for a URL the router refused, given the status Fastify chose. */
 export type ErrorPage = (status: number) => { status: number; html: string };

@@ -29,7 +29,7 @@ import {
 } from '@nestjs/swagger';
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import {
   ConnectLinkCreateDto,
   ConnectLinkCreatedResponseDto,

@@ -17,7 +17,7 @@ import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import {
   AuthorizeQueryDto,

@@ -1,5 +1,5 @@
 import type { ConnectLinkClaim } from '../../../domain/repositories/connect-link.repository.interface';
-import type { ConnectFailure } from './instagram-connect.service';
+import type { ConnectFailure } from './connect-failures';
 
 /** The public page a link-started connect ends on: the client has no ssell session. */
 export const CONNECT_DONE_PATH = '/connect/done';

@@ -1,11 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  ConflictException,
-  ForbiddenException,
-  Inject,
-  Injectable,
-  NotFoundException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
@@ -15,11 +9,11 @@ import {
   type ClientAccount,
   mapInstagramAccountType,
 } from '../../../domain/entities/client-account.entity';
+import type { ConnectLink } from '../../../domain/entities/connect-link.entity';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import type { ConnectLink } from '../../../domain/entities/connect-link.entity';
 import {
   CONNECT_LINK_REPOSITORY,
   type IConnectLinkRepository,
@@ -36,8 +30,11 @@ import {
 } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import type { OAuthCallbackQuery } from '../dto/oauth.dto';
+import { loadAccount } from './account-access';
+import { connectFailureOf } from './account-failure';
+import { AccountService } from './account.service';
+import { CONNECT_FAILURES, type ConnectFailure } from './connect-failures';
 import { closedLinkError, connectDoneUrl } from './connect-link-landing';
-import { InstagramAccountService } from './instagram-account.service';
 
 /** Meta's dialog gives the person time to log in; ten minutes is plenty and limits replays. */
 export const OAUTH_STATE_TTL_SECONDS = 600;
@@ -69,25 +66,8 @@ function isWellFormedBinding(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_SHAPE.test(value);
 }
 
-/**
- * Why a connect failed, as the accounts page shows it (`/?error=<reason>&error_description=…`).
- * The text is always ours: nothing Meta or the query string says is reflected to the page.
- */
-export const CONNECT_FAILURES = {
-  access_denied: 'You did not allow ssell to access the Instagram account.',
-  authorization_failed: 'Instagram did not authorize the connection. Please try again.',
-  invalid_request: 'Instagram sent back an incomplete answer. Please try again.',
-  code_rejected: 'The Instagram authorization expired or was already used. Please connect again.',
-  rate_limited: 'Instagram is limiting requests right now. Please try again in a few minutes.',
-  instagram_unavailable: 'Instagram did not answer in time. Please try again.',
-  permission_denied: 'The Instagram account did not grant the permissions ssell needs.',
-  instagram_error: 'Instagram answered with an error. Please try again.',
-  account_in_use: 'This Instagram account is already connected to another ssell user.',
-  account_removed:
-    'The account you were reconnecting was removed in the meantime. Nothing was changed: connect it again if you still want it.',
-  server_error: 'Something went wrong on our side while connecting. Please try again.',
-} as const;
-export type ConnectFailure = keyof typeof CONNECT_FAILURES;
+// In a module of their own so that the link landing can name them without an import cycle.
+export { CONNECT_FAILURES, type ConnectFailure } from './connect-failures';
 
 /** Used, never issued, malformed or missing: nobody can tell which, so one sentence for all. */
 export const INVALID_STATE_MESSAGE =
@@ -122,27 +102,6 @@ type ConnectResult =
   | { kind: 'failed'; reason: ConnectFailure }
   | { kind: 'wrong_account'; expected: string; approved: string };
 
-function failureOf(error: InstagramApiError): ConnectFailure {
-  switch (error.kind) {
-    case 'rate_limited':
-      return 'rate_limited';
-    case 'transient':
-    case 'network':
-    case 'timeout':
-      return 'instagram_unavailable';
-    case 'token_invalid':
-      return 'authorization_failed';
-    case 'permission':
-      return 'permission_denied';
-    case 'bad_request':
-    case 'not_found':
-      // The code exchange answers "Matching code was not found or was already used" this way.
-      return error.operation === 'exchangeCode' ? 'code_rejected' : 'instagram_error';
-    case 'unknown':
-      return 'instagram_error';
-  }
-}
-
 /**
  * IG-001, the connect: a single-use state bound to the user who starts it (or to the connect
  * link a client opened), to their browser (the `ssell_oauth` cookie) and, for a reconnect, to
@@ -162,7 +121,7 @@ export class InstagramConnectService {
     @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
-    private readonly accounts: InstagramAccountService,
+    private readonly accounts: AccountService,
   ) {
     this.logger = logger.child({ component: 'instagram-connect' });
   }
@@ -180,7 +139,8 @@ export class InstagramConnectService {
     currentBinding: string | undefined,
     accountId?: string,
   ): Promise<{ url: string; binding: string }> {
-    if (accountId !== undefined) await this.ownAccount(accountId, userId);
+    // The user's own account, or 404 (none) / 403 (another user's), as every account route.
+    if (accountId !== undefined) await loadAccount(this.clientAccounts, accountId, userId);
     return this.issueState(currentBinding, {
       userId,
       accountId: accountId ?? null,
@@ -361,7 +321,7 @@ export class InstagramConnectService {
       if (error instanceof InstagramApiError) {
         // toLog() carries no token or code: the client scrubs its messages.
         this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
-        return { kind: 'failed', reason: failureOf(error) };
+        return { kind: 'failed', reason: connectFailureOf(error) };
       }
       if (error instanceof ConflictException) {
         this.logger.info({ userId }, 'Instagram account already connected by another user');
@@ -374,14 +334,6 @@ export class InstagramConnectService {
       );
       return { kind: 'failed', reason: 'server_error' };
     }
-  }
-
-  /** The user's own account, or 404 (none) / 403 (another user's), as every account route. */
-  private async ownAccount(accountId: string, userId: string): Promise<ClientAccount> {
-    const account = await this.clientAccounts.findById(accountId);
-    if (!account) throw new NotFoundException('Account not found');
-    if (account.userId !== userId) throw new ForbiddenException('Access denied to this account');
-    return account;
   }
 
   /**
