@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
 import { redactUrl } from './common/logging/redact';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
@@ -52,6 +53,7 @@ export class AppModule {
             },
           },
         }),
+        RateLimitModule,
         CryptoModule,
         JobsModule,
         InstagramClientModule,

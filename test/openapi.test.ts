@@ -67,6 +67,13 @@ it('documents every route with a summary and its error responses', async () => {
       'POST /instagram/webhooks/deauthorize',
       'POST /instagram/webhooks/data-deletion',
       'GET /instagram/data-deletion/{code}',
+      'POST /instagram/connect-links',
+      'GET /instagram/connect-links',
+      'DELETE /instagram/connect-links/{id}',
+      'POST /instagram/accounts/{id}/reconnect-link',
+      'GET /connect/done',
+      'GET /connect/{token}',
+      'GET /connect/{token}/authorize',
     ].sort(),
   );
   for (const { route, op } of operations) {

@@ -71,6 +71,8 @@ export interface AppConfig {
     sessionTtlDays: number;
     rateLimit: { perIp: number; perEmail: number; windowSeconds: number };
   };
+  /** The public connect-link pages (`/connect/<token>`): requests per client IP per window. */
+  connectPages: { rateLimit: { perIp: number; windowSeconds: number } };
   /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token cipher turns it into keys. */
   tokenEncryptionKey: string;
   corsOrigins: string[];
@@ -191,6 +193,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
         perIp: env.AUTH_RATE_LIMIT_PER_IP,
         perEmail: env.AUTH_RATE_LIMIT_PER_EMAIL,
         windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+      },
+    },
+    connectPages: {
+      rateLimit: {
+        perIp: env.CONNECT_PAGE_RATE_LIMIT_PER_IP,
+        windowSeconds: env.CONNECT_PAGE_RATE_LIMIT_WINDOW_SECONDS,
       },
     },
     tokenEncryptionKey,
