@@ -10,6 +10,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { frameworkErrors } from './common/filters/framework-errors';
 import { projectRoot } from './common/project-root';
 import { SESSION_COOKIE } from './common/auth/session-token';
 import { AccountSyncErrorFilter } from './modules/instagram/filters/account-sync-error.filter';
@@ -44,6 +45,7 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     genReqId: requestId,
     trustProxy: deps.config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(deps), adapter, {
     bufferLogs: true,

@@ -48,6 +48,8 @@ async function startDemoEmulator(
     config: {
       ...config,
       instagram: { ...config.instagram, oauthUrl: url, apiUrl: url, graphApiUrl: `${url}/v25.0` },
+      // The emulator's picture links point at itself, on this machine.
+      pictures: { ...config.pictures, allowPrivateAddresses: true },
     },
   };
 }

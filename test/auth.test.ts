@@ -311,6 +311,7 @@ describe('the HTTP shell', () => {
     expect((await http(t.url, 'GET', '/health/ready')).body).toEqual({
       status: 'ok',
       database: 'up',
+      jobs: { status: 'ok', checkedAt: expect.any(String), stalled: [] },
     });
   });
 

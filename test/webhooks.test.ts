@@ -341,8 +341,11 @@ describe('delivery', () => {
       id: account.id,
       username: account.username,
       status: 'active',
+      // Its owner's newest account, so the one they work in, then as now.
+      isCurrent: true,
       createdAt: view.body.createdAt,
     });
+    expect(view.body.isCurrent).toBe(true);
     const stored = await t.db.one(
       `SELECT id, created_at FROM account_events WHERE account_id = $1 AND type = 'connected'`,
       [account.id],

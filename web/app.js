@@ -45,12 +45,14 @@ function avatar(account) {
   const box = document.createElement('div');
   box.className = 'avatar';
   const initial = (account.username || '?').slice(0, 1).toUpperCase();
-  if (account.profilePictureUrl) {
+  // The service's kept copy first: Instagram's own link stops working after a few days.
+  const src = account.avatarUrl || account.profilePictureUrl;
+  if (src) {
     const img = document.createElement('img');
     img.alt = '';
     img.referrerPolicy = 'no-referrer';
-    img.src = account.profilePictureUrl;
-    // Instagram picture URLs expire; show the initial instead of a broken image.
+    img.src = src;
+    // Until a copy is kept, Instagram's link may have expired: show the initial instead.
     img.onerror = () => {
       box.textContent = initial;
     };

@@ -31,6 +31,29 @@ describe('loadConfig', () => {
     expect(config.instagram.timeoutMs).toBe(10_000);
   });
 
+  it('defaults the job workers and the Instagram deadline, and refuses values out of range', () => {
+    const config = loadConfig({ DATA_DIR: dataDir() });
+    expect(config.jobs).toEqual({ concurrency: 10, pollIntervalMs: 1000, stallSeconds: 60 });
+    expect(config.instagram.deadlineMs).toBe(12_000);
+    const set = loadConfig({
+      DATA_DIR: dataDir(),
+      JOBS_CONCURRENCY: '25',
+      JOBS_POLL_INTERVAL_MS: '250',
+      JOBS_STALL_SECONDS: '5',
+      INSTAGRAM_DEADLINE_MS: '8000',
+    });
+    expect(set.jobs).toEqual({ concurrency: 25, pollIntervalMs: 250, stallSeconds: 5 });
+    expect(set.instagram.deadlineMs).toBe(8000);
+    for (const [name, value] of [
+      ['JOBS_CONCURRENCY', '0'],
+      ['JOBS_POLL_INTERVAL_MS', '10'],
+      ['JOBS_STALL_SECONDS', 'soon'],
+      ['INSTAGRAM_DEADLINE_MS', '50'],
+    ] as const) {
+      expect(() => loadConfig({ DATA_DIR: dataDir(), [name]: value })).toThrow(new RegExp(name));
+    }
+  });
+
   it('generates development secrets once and keeps them in DATA_DIR (0600)', () => {
     const dir = dataDir();
     const first = loadConfig({ DATA_DIR: dir });

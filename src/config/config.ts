@@ -24,6 +24,8 @@ export interface InstagramConfig {
   graphApiUrl: string;
   extraScopes: string[];
   timeoutMs: number;
+  /** One call's total across its retries. */
+  deadlineMs: number;
   maxRetries: number;
   sendAppsecretProof: boolean;
 }
@@ -39,6 +41,30 @@ export interface WebhooksConfig {
   /** Deliveries in flight at once per worker process (each to a different endpoint/account pair). */
   concurrency: number;
 }
+
+export interface JobsConfig {
+  /** Jobs of each per-account kind running at once in one worker process. */
+  concurrency: number;
+  /** How often an idle worker asks the queue for work. */
+  pollIntervalMs: number;
+  /** Jobs ready for this long with none started: the queue is stalled (logged, on readiness). */
+  stallSeconds: number;
+}
+
+/** The one HTTP fetch that downloads Instagram profile pictures (src/infrastructure/http/). */
+export interface PictureFetchConfig {
+  timeoutMs: number;
+  maxBytes: number;
+  /**
+   * Loopback and private targets are refused unless this is set: demo mode sets it for the
+   * in-process emulator on 127.0.0.1, tests through PICTURE_FETCH_ALLOW_PRIVATE. Never in
+   * production. Link-local and metadata addresses are refused always.
+   */
+  allowPrivateAddresses: boolean;
+}
+
+/** Instagram's pictures are small; the contract caps a kept picture at 5 MB. */
+export const PICTURE_MAX_BYTES = 5 * 1024 * 1024;
 
 export interface AppConfig {
   env: Env['NODE_ENV'];
@@ -57,14 +83,18 @@ export interface AppConfig {
     sessionTtlDays: number;
     rateLimit: { perIp: number; perEmail: number; windowSeconds: number };
   };
+  /** The public connect-link pages (`/connect/<token>`): requests per client IP per window. */
+  connectPages: { rateLimit: { perIp: number; windowSeconds: number } };
   /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token cipher turns it into keys. */
   tokenEncryptionKey: string;
   corsOrigins: string[];
   redisUrl: string | undefined;
   instagram: InstagramConfig;
   webhooks: WebhooksConfig;
+  pictures: PictureFetchConfig;
   emulatorPort: number;
   jobsEnabled: boolean;
+  jobs: JobsConfig;
 }
 
 export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
@@ -147,6 +177,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
 
+  if (isProduction && env.PICTURE_FETCH_ALLOW_PRIVATE) {
+    throw new ConfigError(
+      'PICTURE_FETCH_ALLOW_PRIVATE=true is for development and tests (an emulator on 127.0.0.1); it is refused when NODE_ENV=production',
+    );
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   return {
     env: env.NODE_ENV,
@@ -172,6 +208,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
         windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
       },
     },
+    connectPages: {
+      rateLimit: {
+        perIp: env.CONNECT_PAGE_RATE_LIMIT_PER_IP,
+        windowSeconds: env.CONNECT_PAGE_RATE_LIMIT_WINDOW_SECONDS,
+      },
+    },
     tokenEncryptionKey,
     corsOrigins: env.CORS_ORIGINS,
     redisUrl: env.REDIS_URL,
@@ -185,6 +227,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       graphApiUrl: env.INSTAGRAM_GRAPH_API_URL,
       extraScopes: env.INSTAGRAM_SCOPES,
       timeoutMs: env.INSTAGRAM_TIMEOUT_MS,
+      deadlineMs: env.INSTAGRAM_DEADLINE_MS,
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
     },
@@ -195,7 +238,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       retryMaxDelayMs: Math.max(env.WEBHOOK_RETRY_MAX_DELAY_MS, env.WEBHOOK_RETRY_BASE_MS),
       concurrency: env.WEBHOOK_CONCURRENCY,
     },
+    pictures: {
+      timeoutMs: env.PICTURE_FETCH_TIMEOUT_MS,
+      maxBytes: PICTURE_MAX_BYTES,
+      allowPrivateAddresses: env.PICTURE_FETCH_ALLOW_PRIVATE,
+    },
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
+    jobs: {
+      concurrency: env.JOBS_CONCURRENCY,
+      pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
+      stallSeconds: env.JOBS_STALL_SECONDS,
+    },
   };
 }

@@ -53,6 +53,8 @@ export const envSchema = z.object({
   AUTH_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(20),
   AUTH_RATE_LIMIT_PER_EMAIL: z.coerce.number().int().min(1).default(5),
   AUTH_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(60),
+  CONNECT_PAGE_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(30),
+  CONNECT_PAGE_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(60),
 
   INSTAGRAM_APP_ID: optionalString,
   INSTAGRAM_APP_SECRET: optionalString,
@@ -73,6 +75,7 @@ export const envSchema = z.object({
     ),
   INSTAGRAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   INSTAGRAM_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  INSTAGRAM_DEADLINE_MS: z.coerce.number().int().min(100).max(120_000).default(12_000),
   INSTAGRAM_APPSECRET_PROOF: z
     .enum(['true', 'false', '1', '0'])
     .default('true')
@@ -86,12 +89,20 @@ export const envSchema = z.object({
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
   WEBHOOK_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  PICTURE_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  PICTURE_FETCH_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 
   EMULATOR_PORT: port.default(4010),
   JOBS_ENABLED: z
     .enum(['true', 'false', '1', '0'])
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
+  JOBS_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  JOBS_POLL_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  JOBS_STALL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
+import type { Clock } from '../../src/common/clock/clock';
 import { createRootLogger } from '../../src/common/logging/logger';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { createDatabase, type Db } from '../../src/infrastructure/database/database';
@@ -22,7 +23,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export interface StartOptions {
+export interface TestAppOptions {
+  /** The service's clock (snapshots, expiry windows); default the system's. */
+  clock?: Clock;
   /**
    * Run on this database instead of a fresh one (a restart of the service): it is left in place
    * when this app closes, for the caller to drop.
@@ -36,7 +39,7 @@ export interface StartOptions {
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: StartOptions = {},
+  options: TestAppOptions = {},
 ): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
   const config = loadConfig({
@@ -62,7 +65,12 @@ export async function startTestApp(
   });
   const logger = createRootLogger(config.logLevel, sink);
   const handle = createDatabase(database.url, config.database.poolSize, () => undefined);
-  const app = await createApp({ config, database: handle, logger });
+  const app = await createApp({
+    config,
+    database: handle,
+    logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

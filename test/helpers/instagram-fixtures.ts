@@ -44,7 +44,16 @@ export async function startInstagramTestApp(
 ): Promise<InstagramTestApp> {
   const emu = await startEmulator({ port: 0 });
   try {
-    const t = await startTestApp({ ...emulatorEnv(emu), ...env });
+    // The service's time follows Instagram's: moving the emulator's clock moves both.
+    const t = await startTestApp(
+      // The emulator's picture links point at 127.0.0.1 (production refuses that, as it should).
+      {
+        ...emulatorEnv(emu),
+        ...(env.NODE_ENV === 'production' ? {} : { PICTURE_FETCH_ALLOW_PRIVATE: 'true' }),
+        ...env,
+      },
+      { clock: { now: () => emu.state.now() } },
+    );
     return {
       t,
       emu,

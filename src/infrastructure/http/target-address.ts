@@ -64,6 +64,11 @@ PRIVATE.addSubnet('fec0::', 10, 'ipv6');
 /** Names of metadata services that resolve to link-local addresses inside their clouds. */
 const REFUSED_NAMES = new Set(['metadata.google.internal', 'metadata', 'metadata.goog']);
 
+/** A metadata service's name (`host` as {@link hostOf} gives it). */
+export function isRefusedName(host: string): boolean {
+  return REFUSED_NAMES.has(host);
+}
+
 /** The IPv4 address inside an IPv6 one that carries it (mapped ::ffff:a.b.c.d, NAT64 64:ff9b::). */
 function embeddedIpv4(address: string): string | undefined {
   const lower = address.toLowerCase();
@@ -133,7 +138,7 @@ export function parseTargetUrl(raw: string, allowPrivate: boolean): URL {
     throw new TargetRefusedError('invalid_url', 'url must not carry credentials (user:password@)');
   }
   const host = hostOf(url);
-  if (REFUSED_NAMES.has(host)) {
+  if (isRefusedName(host)) {
     throw new TargetRefusedError('forbidden_address', `${host} is a cloud metadata service`);
   }
   // An address in the URL is connected to without a lookup: it is checked here.

@@ -27,3 +27,12 @@ export const JOB_NAMES: readonly JobName[] = [
   'webhook.deliver',
   'webhooks.sweep',
 ];
+
+/**
+ * The jobs about one account, one Instagram call each: their lease follows the Instagram
+ * client's deadline. The others (the sweeps) only read the database and queue jobs.
+ */
+export const PER_ACCOUNT_JOBS: ReadonlySet<JobName> = new Set<JobName>([
+  'account.sync',
+  'account.refresh-token',
+]);

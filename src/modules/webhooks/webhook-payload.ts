@@ -19,12 +19,13 @@ export function accountEventPayload(
   event: { id: string; createdAt: Date },
   type: WebhookEventType,
   account: ClientAccount,
+  currentId: string | null,
 ): string {
   const payload: WebhookPayload<{ account: AccountResponseDto }> = {
     id: event.id,
     type,
     createdAt: event.createdAt.toISOString(),
-    data: { account: toAccountResponse(account, event.createdAt) },
+    data: { account: toAccountResponse(account, event.createdAt, currentId) },
   };
   return JSON.stringify(payload);
 }

@@ -3,9 +3,11 @@ import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import { CLIENT_ACCOUNT_REPOSITORY } from '../../domain/repositories/client-account.repository.interface';
+import { CURRENT_ACCOUNT_REPOSITORY } from '../../domain/repositories/current-account.repository.interface';
 import { WEBHOOK_DELIVERY_REPOSITORY } from '../../domain/repositories/webhook-delivery.repository.interface';
 import { WEBHOOK_ENDPOINT_REPOSITORY } from '../../domain/repositories/webhook-endpoint.repository.interface';
 import { PostgresClientAccountRepository } from '../../infrastructure/database/repositories/postgres-client-account.repository';
+import { PostgresCurrentAccountRepository } from '../../infrastructure/database/repositories/postgres-current-account.repository';
 import { PostgresWebhookDeliveryRepository } from '../../infrastructure/database/repositories/postgres-webhook-delivery.repository';
 import { PostgresWebhookEndpointRepository } from '../../infrastructure/database/repositories/postgres-webhook-endpoint.repository';
 import { WebhookClient } from '../../infrastructure/http/webhook-client';
@@ -22,6 +24,7 @@ import { WebhookFanoutService } from './services/webhook-fanout.service';
     { provide: WEBHOOK_ENDPOINT_REPOSITORY, useClass: PostgresWebhookEndpointRepository },
     { provide: WEBHOOK_DELIVERY_REPOSITORY, useClass: PostgresWebhookDeliveryRepository },
     { provide: CLIENT_ACCOUNT_REPOSITORY, useClass: PostgresClientAccountRepository },
+    { provide: CURRENT_ACCOUNT_REPOSITORY, useClass: PostgresCurrentAccountRepository },
     { provide: WEBHOOK_RESOLVER, useValue: lookup },
     {
       provide: WebhookClient,

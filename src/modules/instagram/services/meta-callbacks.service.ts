@@ -17,6 +17,10 @@ import {
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
 import {
+  CURRENT_ACCOUNT_REPOSITORY,
+  type ICurrentAccountRepository,
+} from '../../../domain/repositories/current-account.repository.interface';
+import {
   DATA_DELETION_REPOSITORY,
   type DataDeletionRequest,
   type IDataDeletionRepository,
@@ -79,6 +83,8 @@ export class MetaCallbacksService {
     @Inject(DATA_DELETION_REPOSITORY) private readonly deletions: IDataDeletionRepository,
     private readonly vault: TokenVault,
     private readonly status: AccountStatusService,
+    @Inject(CURRENT_ACCOUNT_REPOSITORY)
+    private readonly current: Pick<ICurrentAccountRepository, 'moveOff'>,
   ) {
     this.logger = logger.child({ component: 'meta-callbacks' });
   }
@@ -146,6 +152,8 @@ export class MetaCallbacksService {
       deleted = await this.db.tx('instagram-data-deletion', async (t) => {
         const matches = await this.accountRepository.findByInstagramUserId(payload.userId, t);
         for (const account of matches) {
+          // The person's choice moves to an account they still have, before the row goes.
+          await this.current.moveOff(account.userId, account.id, t);
           // Account first: its row lock waits for a sync in flight, whose events then get
           // deleted too.
           await this.accountRepository.delete(account.id, t);

@@ -7,6 +7,10 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
+import {
+  CURRENT_ACCOUNT_REPOSITORY,
+  type ICurrentAccountRepository,
+} from '../../../domain/repositories/current-account.repository.interface';
 import type { Queryable } from '../../../domain/repositories/queryable';
 import {
   type IWebhookDeliveryRepository,
@@ -36,6 +40,7 @@ export class WebhookFanoutService implements OnModuleInit {
     @Inject(WEBHOOK_ENDPOINT_REPOSITORY) private readonly endpoints: IWebhookEndpointRepository,
     @Inject(WEBHOOK_DELIVERY_REPOSITORY) private readonly deliveries: IWebhookDeliveryRepository,
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
+    @Inject(CURRENT_ACCOUNT_REPOSITORY) private readonly current: ICurrentAccountRepository,
     private readonly queue: JobQueue,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -63,7 +68,9 @@ export class WebhookFanoutService implements OnModuleInit {
       );
       return 0;
     }
-    const payload = accountEventPayload(event, type, account);
+    // `isCurrent` too is as the change left it (a disconnect moves the choice in its transaction).
+    const currentId = await this.current.findCurrentId(event.userId, tx);
+    const payload = accountEventPayload(event, type, account, currentId);
     const streams = await this.deliveries.createMany(
       endpoints.map((endpoint) => ({
         endpointId: endpoint.id,
