@@ -11,6 +11,7 @@ import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
 } from '../src/domain/repositories/account-event.repository.interface';
+import { WebhookDeliveryService } from '../src/modules/webhooks/services/webhook-delivery.service';
 import type { TestApp } from './helpers/app';
 import { http, registerUser, type RegisteredUser } from './helpers/http';
 import {
@@ -465,6 +466,18 @@ describe('delivery', () => {
       return rows[0]!.status === 'delivered' && rows[0];
     }, 'the next event delivered');
     expect(next).toMatchObject({ event: 'account.status_changed', attempts: 1 });
+
+    // An operator sends the failed one again (the CLI's `webhooks redeliver --failed`).
+    receiver.reply = () => 200;
+    const requeued = await t.app
+      .get(WebhookDeliveryService)
+      .redeliverFailed(new Date(Date.now() - 60_000), id);
+    expect(requeued.pairs).toBe(1);
+    const again = await until(async () => {
+      const rows = await deliveriesOf(id);
+      return rows[1]!.status === 'delivered' && rows[1];
+    }, 'the failed delivery redelivered');
+    expect(again.attempts).toBe(log[1]!.attempts + 1);
   });
 
   it('does not follow redirects', async () => {

@@ -11,7 +11,7 @@ export function drainKey(stream: DeliveryStream): string {
   return `webhook:${stream.endpointId}:${stream.accountId ?? 'ping'}`;
 }
 
-export type DrainQueue = Pick<JobQueue, 'enqueue'>;
+export type DrainQueue = Pick<JobQueue, 'enqueue' | 'enqueueMany'>;
 
 /** Asks for a drain of the pair (in `tx` when given: it exists only if the deliveries do). */
 export async function requestDrain(
@@ -29,4 +29,15 @@ export async function requestDrain(
     },
   );
   return id !== null;
+}
+
+/** Drains for many pairs in one statement per thousand (the sweep); how many were queued. */
+export function requestDrains(queue: DrainQueue, streams: DeliveryStream[]): Promise<number> {
+  return queue.enqueueMany(
+    'webhook.deliver',
+    streams.map((stream) => ({
+      data: { endpointId: stream.endpointId, accountId: stream.accountId },
+      singletonKey: drainKey(stream),
+    })),
+  );
 }

@@ -20,7 +20,7 @@ import {
 } from '../../../infrastructure/crypto/webhook-secret-cipher';
 import { WebhookClient } from '../../../infrastructure/http/webhook-client';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { requestDrain } from '../jobs/webhook-drains';
+import { requestDrain, requestDrains } from '../jobs/webhook-drains';
 import { deliveryHeaders } from '../webhook-signature';
 
 /** Retried for this long after the first attempt, then `failed` (and the pair moves on). */
@@ -141,10 +141,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
    */
   async sweep(): Promise<number> {
     const streams = await this.deliveries.findDueStreams(SWEEP_BATCH);
-    let queued = 0;
-    for (const stream of streams) {
-      if (await requestDrain(this.queue, stream)) queued++;
-    }
+    const queued = await requestDrains(this.queue, streams);
     if (queued > 0) this.logger.info({ queued }, 'webhook sweep woke pairs with due deliveries');
     return queued;
   }
@@ -159,10 +156,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     endpointId?: string,
   ): Promise<{ pairs: number; drainsQueued: number }> {
     const streams = await this.deliveries.requeueFailed(since, endpointId);
-    let drainsQueued = 0;
-    for (const stream of streams) {
-      if (await requestDrain(this.queue, stream)) drainsQueued++;
-    }
+    const drainsQueued = await requestDrains(this.queue, streams);
     this.logger.info(
       { since, endpointId, pairs: streams.length },
       'failed webhook deliveries queued again',
