@@ -11,6 +11,7 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { projectRoot } from './common/project-root';
+import { databaseErrorMapper } from './infrastructure/database/database-error.mapper';
 import { SESSION_COOKIE } from './modules/auth/session-token';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -96,7 +97,7 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
       validationError: { target: false, value: false },
     }),
   );
-  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalFilters(new AllExceptionsFilter([databaseErrorMapper(deps.database.health)]));
 
   // The accounts page (web/): static files, same origin as the API so the session cookie works.
   app.useStaticAssets({

@@ -42,7 +42,15 @@ export interface AppConfig {
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   publicUrl: string;
-  database: { url: string | undefined; poolSize: number; embeddedPort: number };
+  database: {
+    url: string | undefined;
+    poolSize: number;
+    embeddedPort: number;
+    /** `statement_timeout`; the client gives up a second later on a server that never answers. */
+    statementTimeoutMs: number;
+    /** Waiting for a connection (from the pool or a new one). */
+    connectTimeoutMs: number;
+  };
   auth: {
     jwtSecret: string;
     jwtTtlSeconds: number;
@@ -152,6 +160,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
       embeddedPort: env.EMBEDDED_PG_PORT,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     },
     auth: {
       jwtSecret,

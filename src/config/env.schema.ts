@@ -31,6 +31,8 @@ export const envSchema = z.object({
 
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   EMBEDDED_PG_PORT: port.default(54329),
 
   JWT_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, {

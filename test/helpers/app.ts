@@ -50,12 +50,18 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
   });
   const logger = createRootLogger(config.logLevel, sink);
-  const handle = createDatabase(database.url, config.database.poolSize, () => undefined);
+  const handle = createDatabase(database.url, config.database.poolSize, () => undefined, {
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
+  });
+  handle.health.reportTo(logger.child({ component: 'database' }));
   const app = await createApp({ config, database: handle, logger });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const fixtures = createDatabase(database.url, 2, () => undefined);
+  const fixtures = createDatabase(database.url, 2, () => undefined, {
+    name: 'ssell-test-fixtures',
+  });
   return {
     app,
     url: `http://127.0.0.1:${port}`,

@@ -6,8 +6,9 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { TooManyRequestsException } from '../errors/too-many-requests.exception';
+import { RetryLaterException } from '../errors/too-many-requests.exception';
 import { loggableError } from '../logging/loggable-error';
+import { markQuietReply } from '../logging/quiet-replies';
 
 export interface ErrorBody {
   statusCode: number;
@@ -21,6 +22,11 @@ export interface MappedError {
   status: number;
   message: string;
   headers?: Record<string, string>;
+  /**
+   * Already reported by whoever mapped it (an outage logs its own start and end): no log line for
+   * this request, not even in the access log.
+   */
+  quiet?: boolean;
 }
 
 /** Lets feature modules teach the filter their own error types without the filter importing them. */
@@ -135,13 +141,18 @@ function messageOf(response: string | object): string {
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  /** `mappers`: this application's own error families, tried before the global ones. */
+  constructor(private readonly mappers: readonly ErrorMapper[] = []) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
     const reply = ctx.getResponse<FastifyReply>();
     const request = ctx.getRequest<FastifyRequest>();
     const mapped = this.map(exception);
     const route = `${request.method} ${request.routeOptions?.url ?? 'unknown route'}`;
-    if (mapped.status === 500) {
+    if (mapped.quiet) {
+      markQuietReply(reply.raw);
+    } else if (mapped.status === 500) {
       this.logger.error(
         { err: loggableError(exception, { stack: true }), requestId: request.id },
         `unhandled error for ${route}`,
@@ -170,16 +181,17 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const message = status === 500 ? 'Internal server error' : messageOf(exception.getResponse());
-      if (exception instanceof TooManyRequestsException) {
+      if (exception instanceof RetryLaterException) {
         return {
           status,
           message,
           headers: { 'retry-after': String(Math.max(1, Math.ceil(exception.retryAfterSeconds))) },
+          quiet: exception.quiet,
         };
       }
       return { status, message };
     }
-    for (const mapper of errorMappers) {
+    for (const mapper of [...this.mappers, ...errorMappers]) {
       const mapped = mapper(exception);
       if (mapped) return mapped;
     }

@@ -11,6 +11,8 @@ import type { DatabaseHandle } from './database';
 export const PG = Symbol('PG');
 /** The connection string, for libraries that open their own pool (the job queue). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
+/** Whether PostgreSQL answers (`DatabaseHealth`): readiness reports it. */
+export const DATABASE_HEALTH = Symbol('DATABASE_HEALTH');
 const HANDLE = Symbol('DATABASE_HANDLE');
 
 @Global()
@@ -25,8 +27,9 @@ export class DatabaseModule implements OnApplicationShutdown {
         { provide: HANDLE, useValue: handle },
         { provide: PG, useValue: handle.db },
         { provide: DATABASE_URL, useValue: handle.url },
+        { provide: DATABASE_HEALTH, useValue: handle.health },
       ],
-      exports: [PG, DATABASE_URL],
+      exports: [PG, DATABASE_URL, DATABASE_HEALTH],
     };
   }
 
