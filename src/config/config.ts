@@ -64,6 +64,8 @@ export interface AppConfig {
   instagram: InstagramConfig;
   emulatorPort: number;
   jobsEnabled: boolean;
+  /** Swagger UI at /docs and the document at /docs-json. */
+  docsEnabled: boolean;
 }
 
 export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
@@ -151,7 +153,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     env: env.NODE_ENV,
     isProduction,
     port: env.PORT,
-    host: env.HOST,
+    host: env.HOST ?? (demo ? '127.0.0.1' : '0.0.0.0'),
     trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
     dataDir,
@@ -191,5 +193,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
+    docsEnabled:
+      env.DOCS_ENABLED === undefined
+        ? !isProduction
+        : env.DOCS_ENABLED === 'true' || env.DOCS_ENABLED === '1',
   };
 }

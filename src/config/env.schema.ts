@@ -20,7 +20,8 @@ const url = (what: string) =>
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: port.default(4000),
-  HOST: z.string().default('0.0.0.0'),
+  // Unset: 0.0.0.0, but 127.0.0.1 in demo mode (its emulator and demo secret are public).
+  HOST: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().default('./.data'),
   TRUST_PROXY: z
@@ -38,7 +39,9 @@ export const envSchema = z.object({
   JWT_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, {
     message: 'must be at least 32 characters',
   }),
-  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+  // At most an hour: a signed-out session's tokens are refused through the revocation list, but a
+  // short life bounds what a stolen token is worth.
+  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   SESSION_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   TOKEN_ENCRYPTION_KEY: optionalString,
 
@@ -79,6 +82,9 @@ export const envSchema = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
+
+  // Unset: served outside production, not in production.
+  DOCS_ENABLED: z.enum(['true', 'false', '1', '0']).optional(),
 
   EMULATOR_PORT: port.default(4010),
   JOBS_ENABLED: z

@@ -36,9 +36,21 @@ const NO_STORE = 'no-store';
 /** The binding cookie goes only to these routes, never to the rest of the API. */
 const OAUTH_BINDING_COOKIE_PATH = '/instagram/oauth';
 
+/**
+ * In production the binding cookie is `__Host-ssell_oauth`: browsers accept a `__Host-` cookie
+ * only when Secure, with Path=/ and no Domain, so no sibling subdomain (or a plain-HTTP page on
+ * the same host) can plant a binding of its own. Development is plain HTTP, where Secure cookies
+ * do not stick, so it keeps the plain name and the narrow path.
+ */
+export function oauthBindingCookie(isProduction: boolean): { name: string; path: string } {
+  return isProduction
+    ? { name: `__Host-${OAUTH_BINDING_COOKIE}`, path: '/' }
+    : { name: OAUTH_BINDING_COOKIE, path: OAUTH_BINDING_COOKIE_PATH };
+}
+
 const BINDING_COOKIE_DOC =
   `\`${OAUTH_BINDING_COOKIE}\`: HttpOnly, SameSite=Lax (it must come back on Instagram's top-level redirect), ` +
-  `Secure in production, Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}. 32 random bytes ` +
+  `Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}; in production named \`__Host-${OAUTH_BINDING_COOKIE}\`, Secure, Path=/. 32 random bytes ` +
   '(base64url) binding the state to this browser; an existing well-formed value is kept, so several tabs can connect at once.';
 
 @ApiTags('Instagram OAuth')
@@ -74,16 +86,17 @@ export class InstagramOAuthController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const cookie = oauthBindingCookie(this.config.isProduction);
     const { url, binding } = await this.connect.startAuthorization(
       userId,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[cookie.name],
     );
     // Set again even when reused: its ten minutes restart with the newest state's.
-    void reply.setCookie(OAUTH_BINDING_COOKIE, binding, {
+    void reply.setCookie(cookie.name, binding, {
       httpOnly: true,
       sameSite: 'lax',
       secure: this.config.isProduction,
-      path: OAUTH_BINDING_COOKIE_PATH,
+      path: cookie.path,
       maxAge: OAUTH_STATE_TTL_SECONDS,
     });
     void reply.header('cache-control', NO_STORE);
@@ -136,7 +149,7 @@ export class InstagramOAuthController {
   ): Promise<void> {
     const target = await this.connect.completeAuthorization(
       query,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[oauthBindingCookie(this.config.isProduction).name],
     );
     void reply.header('cache-control', NO_STORE).redirect(target, 302);
   }
