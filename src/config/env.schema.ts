@@ -13,6 +13,9 @@ const url = (what: string) =>
     .url(`must be an absolute URL (${what})`)
     .transform((v) => v.replace(/\/+$/, ''));
 
+/** The longest an access token may live (JWT_TTL_SECONDS's ceiling; the guard enforces it too). */
+export const MAX_JWT_TTL_SECONDS = 3600;
+
 /**
  * Every environment variable the service reads. Nothing else in the code base touches
  * `process.env`: this schema is the one place where a variable gets a type and a default.
@@ -41,7 +44,7 @@ export const envSchema = z.object({
   }),
   // At most an hour: a signed-out session's tokens are refused through the revocation list, but a
   // short life bounds what a stolen token is worth.
-  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(MAX_JWT_TTL_SECONDS).default(900),
   SESSION_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   TOKEN_ENCRYPTION_KEY: optionalString,
 

@@ -22,12 +22,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /** Another instance's database: several service processes on one database. Not dropped. */
+  database?: TestDatabase;
+  /** Tells the instances' pools apart (`application_name`). */
+  name?: string;
+}
+
 /**
  * The real service on a socket (127.0.0.1, random port) over its own fresh database. `env`
  * overrides the test defaults the way the environment would.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
+  const ownDatabase = options.database === undefined;
+  const database = options.database ?? (await createTestDatabase());
+  const name = options.name ?? 'ssell';
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'ssell-test-data-')),
@@ -51,6 +63,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const logger = createRootLogger(config.logLevel, sink);
   const handle = createDatabase(database.url, config.database.poolSize, () => undefined, {
+    name,
     statementTimeoutMs: config.database.statementTimeoutMs,
     connectTimeoutMs: config.database.connectTimeoutMs,
   });
@@ -60,7 +73,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const fixtures = createDatabase(database.url, 2, () => undefined, {
-    name: 'ssell-test-fixtures',
+    name: `${name}-test-fixtures`,
   });
   return {
     app,
@@ -72,7 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     close: async () => {
       await app.close();
       await fixtures.close();
-      await database.drop();
+      if (ownDatabase) await database.drop();
     },
   };
 }

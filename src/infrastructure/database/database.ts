@@ -35,6 +35,8 @@ export { pgp };
 export interface DatabaseHandle {
   db: Db;
   url: string;
+  /** The pool's `application_name`; connections of its own (a listener) are named after it. */
+  name: string;
   health: DatabaseHealth;
   close(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export function createDatabase(
   return {
     db,
     url,
+    name: context.name,
     health,
     close: async () => {
       health.close();

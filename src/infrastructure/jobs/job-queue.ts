@@ -9,7 +9,9 @@ import PgBoss from 'pg-boss';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import type { Queryable } from '../database/database';
-import { DATABASE_URL } from '../database/database.module';
+import { isDatabaseUnavailable } from '../database/database-errors';
+import type { DatabaseHealth } from '../database/database-health';
+import { DATABASE_HEALTH, DATABASE_URL } from '../database/database.module';
 import { JOB_NAMES, type JobName, type JobPayloads } from './job-names';
 import { loggableError } from '../../common/logging/loggable-error';
 
@@ -41,6 +43,7 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE_URL) databaseUrl: string,
+    @Inject(DATABASE_HEALTH) health: DatabaseHealth,
   ) {
     this.boss = new PgBoss({
       connectionString: databaseUrl,
@@ -54,9 +57,12 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
       retryBackoff: true,
       expireInMinutes: 15,
     });
-    this.boss.on('error', (error) =>
-      this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error'),
-    );
+    this.boss.on('error', (error) => {
+      // The database going away is one outage, logged once by the pool's health, not a stack
+      // per pg-boss connection.
+      if (isDatabaseUnavailable(error)) health.failed(error);
+      else this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error');
+    });
   }
 
   get workersEnabled(): boolean {
