@@ -23,8 +23,9 @@ import {
 } from './common/http/request-limits';
 import { isDocsPath, securityHeaders } from './common/http/security-headers';
 import { projectRoot } from './common/project-root';
+import { SESSION_COOKIE } from './common/auth/session-token';
 import { databaseErrorMapper } from './infrastructure/database/database-error.mapper';
-import { SESSION_COOKIE } from './modules/auth/session-token';
+import { AccountSyncErrorFilter } from './modules/instagram/filters/account-sync-error.filter';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -116,7 +117,12 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
       validationError: { target: false, value: false },
     }),
   );
-  app.useGlobalFilters(new AllExceptionsFilter([databaseErrorMapper(deps.database.health)]));
+  // One filter per error family. Nest asks the last registered first, so the catch-all comes
+  // first and each family after it.
+  app.useGlobalFilters(
+    new AllExceptionsFilter([databaseErrorMapper(deps.database.health)]),
+    new AccountSyncErrorFilter(),
+  );
 
   // The accounts page (web/): static files, same origin as the API so the session cookie works.
   app.useStaticAssets({

@@ -14,9 +14,9 @@ import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { startService, type RunningService } from '../src/bootstrap';
 import { createRootLogger } from '../src/common/logging/logger';
 import { loadConfig } from '../src/config/config';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { createDatabase } from '../src/infrastructure/database/database';
-import { InstagramAccountService } from '../src/modules/instagram/services/instagram-account.service';
+import { AccountService } from '../src/modules/instagram/services/account.service';
 import { startThrowawayCluster, type ThrowawayCluster } from './helpers/cluster-process';
 import { http, registerUser, type HttpResult, type RegisteredUser } from './helpers/http';
 import { connectAccount, emulatorEnv } from './helpers/instagram-fixtures';
@@ -63,7 +63,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   user = await registerUser(base);
   const connected = await connectAccount(
-    { emu, service: service.app.get(InstagramAccountService) },
+    { emu, accounts: service.app.get(AccountService) },
     user.userId,
   );
   accountId = connected.account.id;

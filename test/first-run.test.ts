@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { startService } from '../src/bootstrap';
 import { createRootLogger } from '../src/common/logging/logger';
 import { loadConfig } from '../src/config/config';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import {
   EmbeddedPostgresAccessError,
   embeddedPostgresAccessProblem,

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { projectRoot } from '../src/common/project-root';
 import type { TestApp } from './helpers/app';
-import { hashSessionToken, newSessionToken } from '../src/modules/auth/session-token';
+import { hashSessionToken, newSessionToken } from '../src/common/auth/session-token';
 import { http, registerUser, uniqueEmail, type RegisteredUser } from './helpers/http';
 import {
   connectAccount,

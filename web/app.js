@@ -123,7 +123,7 @@ function accountItem(account) {
     actions.append(b);
   };
   if (account.status === 'token_expired' || account.status === 'disconnected') {
-    button('Reconnect', async () => connect(), 'primary');
+    button('Reconnect', async () => connect(account.id), 'primary');
   }
   button('Sync now', async () => {
     await api('POST', `/instagram/accounts/${account.id}/sync`);
@@ -225,8 +225,11 @@ async function showEvents(account) {
   $('events-dialog').showModal();
 }
 
-async function connect() {
-  const { url } = await api('GET', '/instagram/oauth/authorize?format=json');
+// With an account id it is a reconnect of that account: the server refuses (error=wrong_account)
+// an Instagram account other than this one instead of adding it.
+async function connect(accountId) {
+  const query = accountId ? `&accountId=${encodeURIComponent(accountId)}` : '';
+  const { url } = await api('GET', `/instagram/oauth/authorize?format=json${query}`);
   window.location.assign(url);
 }
 

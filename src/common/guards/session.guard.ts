@@ -10,12 +10,8 @@ import {
   type ISessionRepository,
   SESSION_REPOSITORY,
 } from '../../domain/repositories/session.repository.interface';
-import {
-  SESSION_COOKIE,
-  hashSessionToken,
-  isWellFormedSessionToken,
-} from '../../modules/auth/session-token';
 import { MAX_JWT_TTL_SECONDS } from '../../config/env.schema';
+import { SESSION_COOKIE, hashSessionToken, isWellFormedSessionToken } from '../auth/session-token';
 import type { AuthenticatedRequest } from '../decorators/session.decorator';
 import { REVOKED_SESSIONS, type RevokedSessions } from './revoked-sessions';
 

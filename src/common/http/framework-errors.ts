@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { reasonPhrase, type ErrorBody } from '../filters/all-exceptions.filter';
+import { reasonPhrase, type ErrorBody } from '../filters/error-reply';
 import { headerWriter } from './security-headers';
 
 /** Our sentences for the router's refusals: its own messages quote the path back. */

@@ -1,4 +1,4 @@
-import type { ErrorMapper } from '../../common/filters/all-exceptions.filter';
+import type { ErrorMapper } from '../../common/filters/error-reply';
 import { isDatabaseUnavailable } from './database-errors';
 import type { DatabaseHealth } from './database-health';
 

@@ -1,11 +1,11 @@
 import { parseIntoClientConfig } from 'pg-connection-string';
-import pgPromise, { type IDatabase, type IMain, type ITask } from 'pg-promise';
+import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
 import { isDatabaseUnavailable, isQueryReadTimeout } from './database-errors';
 import { DatabaseHealth } from './database-health';
 
 export type Db = IDatabase<unknown>;
-/** The pool or an open task/transaction: repository methods take one to join a caller's transaction. */
-export type Queryable = Db | ITask<unknown>;
+// Defined with the ports that take it; re-exported for the code that already imports it from here.
+export type { Queryable } from '../../domain/repositories/queryable';
 
 /** Which pool an event belongs to (pg-promise's "database context"). */
 interface PoolContext {

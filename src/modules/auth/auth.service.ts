@@ -14,7 +14,7 @@ import {
 import { AuthRateLimiter } from './auth-rate-limiter';
 import { PasswordHasher } from './password-hasher';
 import { SessionRevocations } from './session-revocations';
-import { hashSessionToken, newSessionToken } from './session-token';
+import { hashSessionToken, newSessionToken } from '../../common/auth/session-token';
 
 export interface ClientInfo {
   ip: string;
