@@ -458,7 +458,17 @@ it(`never answers a 5xx or leaks, and a refused request changes nothing (${RUNS}
         (secret) => res.text.includes(secret) || headerText.includes(secret),
       );
       expect(leaked, where).toBeUndefined();
-      if (res.status >= 400) {
+      if (
+        res.status >= 400 &&
+        generated.path.startsWith('/connect/') &&
+        /^text\/html/.test(res.headers.get('content-type') ?? '')
+      ) {
+        // The public connect-link pages are for a client's browser: their refusals are pages.
+        expect(res.headers.get('x-request-id'), where).toBeTruthy();
+        const after = await fingerprint();
+        expect(after, `the database changed: ${where}`).toBe(before);
+        known = after;
+      } else if (res.status >= 400) {
         expect(res.body, where).toEqual({
           statusCode: res.status,
           error: expect.any(String),

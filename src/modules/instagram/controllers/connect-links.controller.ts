@@ -1,3 +1,5 @@
+import { ApiErrorResponse, ApiUnauthorizedError } from '../../../common/swagger/api-error-response';
+import { ACCOUNT_FORBIDDEN, ACCOUNT_NOT_FOUND } from '../services/account-access';
 import {
   BadRequestException,
   Body,
@@ -132,17 +134,28 @@ export class ConnectLinksController {
   @ApiParam({ name: 'id', format: 'uuid', description: 'Account id' })
   @ApiBody({ type: ConnectLinkCreateDto, required: false })
   @ApiCreatedResponse({ type: ConnectLinkCreatedResponseDto })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
+  @ApiErrorResponse(400, {
     description: 'Malformed id; unknown field, bad label or expiresInHours',
+    examples: {
+      'malformed id': 'id must be a UUID (an account id)',
+      'bad expiresInHours': 'expiresInHours must not be greater than 168',
+    },
   })
-  @unauthorized
-  @ApiForbiddenResponse({
-    type: ErrorResponseDto,
+  @ApiUnauthorizedError()
+  @ApiErrorResponse(403, {
     description: "Another user's account; nothing is created",
+    examples: { "another user's account": ACCOUNT_FORBIDDEN },
   })
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No such account' })
-  @tooMany
+  @ApiErrorResponse(404, {
+    description: 'No such account',
+    examples: { 'unknown account': ACCOUNT_NOT_FOUND },
+  })
+  @ApiErrorResponse(409, {
+    description: `${MAX_OPEN_CONNECT_LINKS} open (unused, unexpired) links already: revoke some first`,
+    examples: {
+      'too many open links': `You already have ${MAX_OPEN_CONNECT_LINKS} open connect links: revoke some (DELETE /instagram/connect-links/:id) or wait until they expire.`,
+    },
+  })
   async createReconnect(
     @uuidParam('an account id') accountId: string,
     @GetUserId() userId: string,
