@@ -59,9 +59,11 @@ function Deliveries(props: {
         const list = Array.isArray(body) ? body : body.deliveries;
         setDeliveries(list);
         setError(null);
-        // A test just sent resolves on screen without a reload.
-        if (list.some((d) => d.status === 'pending') && Date.now() < until)
-          timer = setTimeout(() => void load(), 1500);
+        // A test just sent (version > 0) resolves on screen without a reload, even if its
+        // delivery is not listed yet.
+        const waiting =
+          list.some((d) => d.status === 'pending') || (version > 0 && list.length === 0);
+        if (waiting && Date.now() < until) timer = setTimeout(() => void load(), 1500);
       } catch (failure) {
         if (live) setError(errorMessage(failure));
       }
