@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { AccountsView } from './accounts-view';
 import { api } from './api';
 import { useCapabilities } from './capabilities';
@@ -24,12 +24,14 @@ export function Dashboard(props: {
   const view = useHashView();
   const caps = useCapabilities();
   const [signingOut, setSigningOut] = useState(false);
-  // The first view takes focus only when the person got here by signing in; later ones always do.
-  const firstView = useRef(true);
-  const focusView = firstView.current ? props.focusHeading : true;
-  useEffect(() => {
-    firstView.current = false;
-  }, [view]);
+  // A view takes focus when the person moved to it: by signing in, or by changing section later.
+  // Re-renders for other reasons (a capability probe answering) must not move focus again.
+  const shownView = useRef(view);
+  const focusView = useRef(props.focusHeading);
+  if (shownView.current !== view) {
+    shownView.current = view;
+    focusView.current = true;
+  }
 
   const signOut = async () => {
     if (signingOut) return;
@@ -83,11 +85,15 @@ export function Dashboard(props: {
             caps={caps}
             landing={props.landing}
             onLandingShown={props.onLandingShown}
-            focusHeading={focusView}
+            focusHeading={focusView.current}
           />
         )}
-        {view === 'webhooks' && <WebhooksView available={caps.webhooks} focusHeading={focusView} />}
-        {view === 'links' && <ConnectLinksView available={caps.links} focusHeading={focusView} />}
+        {view === 'webhooks' && (
+          <WebhooksView available={caps.webhooks} focusHeading={focusView.current} />
+        )}
+        {view === 'links' && (
+          <ConnectLinksView available={caps.links} focusHeading={focusView.current} />
+        )}
       </main>
     </>
   );
