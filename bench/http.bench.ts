@@ -16,7 +16,7 @@ import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../src/common/project-root';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import { createDatabase } from '../src/infrastructure/database/database';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from './emulator';
 import { parseMultipart } from './multipart';
+import { LOGIN_COOKIE } from './oauth-routes';
 
 const REDIRECT = 'https://app.example.com/instagram/oauth/callback';
 let emu: RunningEmulator;
@@ -40,6 +41,92 @@ async function control(method: string, path: string, body?: unknown) {
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+const attr = (tag: string, name: string) =>
+  new RegExp(`\\s${name}(?:="([^"]*)")?`, 'i').exec(tag)?.[1] ?? undefined;
+const hasAttr = (tag: string, name: string) => new RegExp(`\\s${name}(?=[\\s>=]|$)`, 'i').test(tag);
+
+interface ButtonInfo {
+  name?: string;
+  value?: string;
+  text: string;
+  form?: string;
+}
+
+/**
+ * What a browser makes of the consent page's account form, by the HTML rules that matter here:
+ * a control belongs to the form named by its `form` attribute, else to the form around it, and
+ * the form's default button (what Enter submits) is its first submit button in tree order.
+ */
+function consentForm(html: string): {
+  accounts: Array<{ value: string; checked: boolean }>;
+  defaultButton?: ButtonInfo;
+  otherButtons: ButtonInfo[];
+  switchUrl?: string;
+} {
+  const tokens = html.matchAll(/<(\/?)(form|button|input|a)\b([^>]*)>([^<]*)/gi);
+  let current: string | undefined;
+  let accountForm: string | undefined;
+  const accounts: Array<{ value: string; checked: boolean }> = [];
+  const buttons: Array<ButtonInfo & { owner?: string; submit: boolean }> = [];
+  let switchUrl: string | undefined;
+  for (const [, closing, tagName, rest = '', text = ''] of tokens) {
+    const tag = ` ${rest}`;
+    const name = tagName!.toLowerCase();
+    if (name === 'form') {
+      current = closing ? undefined : attr(tag, 'id');
+    } else if (closing) {
+      continue;
+    } else if (name === 'input' && attr(tag, 'name') === 'account') {
+      accountForm = attr(tag, 'form') ?? current;
+      accounts.push({ value: attr(tag, 'value') ?? '', checked: hasAttr(tag, 'checked') });
+    } else if (name === 'button') {
+      const form = attr(tag, 'form');
+      buttons.push({
+        ...(attr(tag, 'name') !== undefined ? { name: attr(tag, 'name')! } : {}),
+        ...(attr(tag, 'value') !== undefined ? { value: attr(tag, 'value')! } : {}),
+        text: text.trim(),
+        ...(form !== undefined ? { form } : {}),
+        owner: form ?? current,
+        submit: (attr(tag, 'type') ?? 'submit') === 'submit',
+      });
+    } else if (name === 'a' && /another account/i.test(text)) {
+      switchUrl = attr(tag, 'href')?.replaceAll('&amp;', '&');
+    }
+  }
+  const index = buttons.findIndex((b) => b.submit && b.owner === accountForm);
+  const strip = ({ owner: _owner, submit: _submit, ...rest }: (typeof buttons)[number]) => rest;
+  return {
+    accounts,
+    ...(index >= 0 ? { defaultButton: strip(buttons[index]!) } : {}),
+    otherButtons: buttons.filter((_, i) => i !== index).map(strip),
+    ...(switchUrl !== undefined ? { switchUrl } : {}),
+  };
+}
+
+/** The hidden fields a form of the page posts. */
+function formFields(html: string, formId: string): Record<string, string> {
+  const body = new RegExp(`<form id="${formId}"[^>]*>([\\s\\S]*?)</form>`).exec(html)?.[1] ?? '';
+  const fields: Record<string, string> = {};
+  for (const [tag] of body.matchAll(/<input type="hidden"[^>]*>/g)) {
+    fields[attr(tag, 'name')!] = attr(tag, 'value')!.replaceAll('&amp;', '&');
+  }
+  return fields;
+}
+
+/** WCAG 2 contrast ratio of two sRGB colours (#rgb or #rrggbb). */
+function contrast(a: string, b: string): number {
+  const luminance = (hex: string) => {
+    const full = hex.length === 4 ? [...hex.slice(1)].map((c) => c + c).join('') : hex.slice(1);
+    const [r, g, bl] = [0, 2, 4].map((i) => {
+      const c = parseInt(full.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
 }
 
 describe('emulator', () => {
@@ -98,6 +185,102 @@ describe('emulator', () => {
     expect(denied.headers.get('location')).toBe(
       `${REDIRECT}?error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request&state=st-1`,
     );
+  });
+
+  it('remembers who approved, and shows every account again with force_reauth=true', async () => {
+    // Allow through the form as metricsaurus: the browser is now "logged in" as it.
+    const allowed = await fetch(`${emu.url}/oauth/authorize`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        ...Object.fromEntries(new URL(authorizeUrl()).searchParams),
+        account: 'metricsaurus',
+        decision: 'approve',
+      }),
+      redirect: 'manual',
+    });
+    expect(allowed.status).toBe(302);
+    const setCookie = allowed.headers.getSetCookie().find((c) => c.startsWith(`${LOGIN_COOKIE}=`));
+    expect(setCookie?.split(';').map((part) => part.trim())).toEqual(
+      expect.arrayContaining([
+        `${LOGIN_COOKIE}=17841405822304914`,
+        'Path=/oauth/authorize',
+        'HttpOnly',
+        'SameSite=Lax',
+      ]),
+    );
+    const cookie = { cookie: setCookie!.split(';')[0]! };
+
+    // Without force_reauth: only the logged-in account, and a way to use another one.
+    const remembered = consentForm(await (await fetch(authorizeUrl(), { headers: cookie })).text());
+    expect(remembered.accounts).toEqual([{ value: '17841405822304914', checked: true }]);
+    expect(remembered.switchUrl).toBeDefined();
+    const switchUrl = new URL(remembered.switchUrl!, emu.url);
+    expect(switchUrl.searchParams.get('force_reauth')).toBe('true');
+    expect(switchUrl.searchParams.get('state')).toBe('st-1');
+
+    // With it: every demo account, the logged-in one preselected, whatever the cookie says.
+    for (const url of [authorizeUrl({ force_reauth: 'true' }), switchUrl.toString()]) {
+      const choice = consentForm(await (await fetch(url, { headers: cookie })).text());
+      expect(choice.accounts.map((a) => a.value).sort()).toEqual(
+        emu.state
+          .listAccounts()
+          .map((a) => a.userId)
+          .sort(),
+      );
+      expect(choice.accounts.filter((a) => a.checked)).toEqual([
+        { value: '17841405822304914', checked: true },
+      ]);
+      expect(choice.switchUrl).toBeUndefined();
+    }
+
+    // …so the person can approve another account than the logged-in one.
+    const other = await fetch(`${emu.url}/oauth/authorize`, {
+      method: 'POST',
+      headers: cookie,
+      body: new URLSearchParams({
+        ...Object.fromEntries(new URL(authorizeUrl({ force_reauth: 'true' })).searchParams),
+        account: emu.state.findAccount('lena.bakes')!.userId,
+        decision: 'approve',
+      }),
+      redirect: 'manual',
+    });
+    const code = new URL(other.headers.get('location')!).searchParams.get('code')!;
+    expect(emu.state.accountOfCode(code)?.username).toBe('lena.bakes');
+
+    // A browser nobody logged in with sees every account, the first preselected.
+    const fresh = consentForm(await (await fetch(authorizeUrl())).text());
+    expect(fresh.accounts).toHaveLength(emu.state.listAccounts().length);
+    expect(fresh.accounts[0]).toEqual({ value: expect.any(String), checked: true });
+    expect(fresh.switchUrl).toBeUndefined();
+  });
+
+  it('submits Allow, not Cancel, when the person presses Enter', async () => {
+    const html = await (await fetch(authorizeUrl())).text();
+    const form = consentForm(html);
+    // Enter submits the form of the focused radio with its default button.
+    expect(form.defaultButton).toEqual({ name: 'decision', value: 'approve', text: 'Allow' });
+    // Cancel still denies, through its own form, and comes first in the tab order as on screen.
+    expect(form.otherButtons).toEqual([
+      { name: 'decision', value: 'deny', text: 'Cancel', form: 'consent-deny' },
+    ]);
+    const deny = new URLSearchParams(formFields(html, 'consent-deny'));
+    deny.set('decision', 'deny');
+    const denied = await fetch(`${emu.url}/oauth/authorize`, {
+      method: 'POST',
+      body: deny,
+      redirect: 'manual',
+    });
+    expect(denied.headers.get('location')).toContain('error=access_denied');
+  });
+
+  it('gives the Allow button at least 4.5:1 contrast', async () => {
+    const html = await (await fetch(authorizeUrl())).text();
+    const rule = /\.approve\{background:(#[0-9a-f]{6});color:(#[0-9a-f]{6}|#fff)\}/i.exec(html);
+    expect(rule).not.toBeNull();
+    const ratio = contrast(rule![1]!, rule![2]!);
+    expect(ratio).toBeGreaterThanOrEqual(4.5);
+    // The check itself: Instagram's own blue under white fails it.
+    expect(contrast('#0095f6', '#ffffff')).toBeCloseTo(3.17, 2);
   });
 
   it('exchanges a code once, from a multipart form, bound to its redirect_uri', async () => {

@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/demo-app';
@@ -62,6 +63,8 @@ function isControlPath(path: string): boolean {
 /** Meta's three hosts (www, api, graph) on one port, plus the /__control API. */
 export function buildEmulatorApp(ctx: EmulatorContext, logger?: EmulatorLogger): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
+  // The consent page remembers who is logged in to "Instagram", as the real one does.
+  void app.register(fastifyCookie);
 
   // Meta's code exchange takes urlencoded forms and (per its curl -F examples) multipart.
   app.addContentTypeParser(

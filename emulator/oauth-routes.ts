@@ -8,14 +8,23 @@ import {
 } from './context';
 import { consentPage, errorPage } from './html';
 import { pictureUrl } from './pictures';
-import { KNOWN_SCOPES } from './state';
+import { type EmulatorAccount, KNOWN_SCOPES } from './state';
 
 interface AuthorizeRequest {
   clientId: string;
   redirectUri: string;
   scopes: string[];
   state?: string;
+  /** `force_reauth=true`: show the account choice even when somebody is logged in. */
+  forceReauth: boolean;
 }
+
+/**
+ * Who is logged in to the emulated Instagram in this browser: the last account approved. Its
+ * path keeps it to the dialog (cookies ignore ports, and in demo mode the service shares the host).
+ */
+export const LOGIN_COOKIE = 'emulator_ig_login';
+const LOGIN_COOKIE_PATH = '/oauth/authorize';
 
 /** The checks Instagram's dialog makes before showing anything; a string is the error. */
 function validateAuthorize(
@@ -36,7 +45,13 @@ function validateAuthorize(
     return 'Invalid Scopes: the scope must include instagram_business_basic';
   }
   const state = read('state');
-  return { clientId, redirectUri, scopes, ...(state !== undefined ? { state } : {}) };
+  return {
+    clientId,
+    redirectUri,
+    scopes,
+    ...(state !== undefined ? { state } : {}),
+    forceReauth: read('force_reauth') === 'true',
+  };
 }
 
 function denyRedirect(request: AuthorizeRequest): string {
@@ -58,8 +73,34 @@ function decide(
   if (!approve) return reply.redirect(denyRedirect(auth), 302);
   const account = accountRef ? ctx.state.findAccount(accountRef) : undefined;
   if (!account) return reply.code(400).type('text/html').send(errorPage('Unknown account'));
-  const { redirectUrl } = ctx.state.authorize({ ...auth, account: account.userId });
+  const { redirectUrl } = ctx.state.authorize({
+    clientId: auth.clientId,
+    redirectUri: auth.redirectUri,
+    scopes: auth.scopes,
+    ...(auth.state !== undefined ? { state: auth.state } : {}),
+    account: account.userId,
+  });
+  void reply.setCookie(LOGIN_COOKIE, account.userId, {
+    path: LOGIN_COOKIE_PATH,
+    httpOnly: true,
+    sameSite: 'lax',
+  });
   return reply.redirect(redirectUrl, 302);
+}
+
+/** The consent page's account list: only the logged-in one, unless a choice is asked for. */
+function choices(
+  ctx: EmulatorContext,
+  request: FastifyRequest,
+  auth: AuthorizeRequest,
+): { accounts: EmulatorAccount[]; loggedIn?: EmulatorAccount } {
+  const ref = request.cookies[LOGIN_COOKIE];
+  const loggedIn = ref ? ctx.state.findAccount(ref) : undefined;
+  if (!loggedIn) return { accounts: ctx.state.listAccounts() };
+  if (!auth.forceReauth) return { accounts: [loggedIn], loggedIn };
+  // Everyone, the logged-in account first and preselected.
+  const others = ctx.state.listAccounts().filter((a) => a !== loggedIn);
+  return { accounts: [loggedIn, ...others], loggedIn };
 }
 
 export function registerOAuthRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
@@ -80,13 +121,22 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: EmulatorContext):
       scope: auth.scopes.join(','),
       ...(auth.state !== undefined ? { state: auth.state } : {}),
     };
+    const { accounts, loggedIn } = choices(ctx, request, auth);
+    let switchUrl: string | undefined;
+    if (loggedIn && !auth.forceReauth) {
+      const again = new URL(request.url, 'http://emulator.invalid');
+      again.searchParams.set('force_reauth', 'true');
+      switchUrl = `${again.pathname}${again.search}`;
+    }
     return reply.type('text/html; charset=utf-8').send(
       consentPage({
-        accounts: ctx.state
-          .listAccounts()
-          .map((account) => ({ account, pictureUrl: pictureUrl(ctx, origin, account) })),
+        accounts: accounts.map((account) => ({
+          account,
+          pictureUrl: pictureUrl(ctx, origin, account),
+        })),
         hidden,
         scopes: auth.scopes,
+        ...(switchUrl !== undefined ? { switchUrl } : {}),
       }),
     );
   });

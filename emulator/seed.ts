@@ -1,4 +1,4 @@
-import type { EmulatorAccount } from './state';
+import type { EmulatorAccount } from './account';
 
 /**
  * Demo accounts. Ids are shaped like Meta's: 17-digit professional ids starting 178414, and

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import type { EmulatorAccount } from './account';
 import { seedAccounts } from './seed';
 
 export const HOUR_MS = 60 * 60 * 1000;
@@ -17,21 +18,7 @@ export const KNOWN_SCOPES = new Set([
   'instagram_business_manage_insights',
 ]);
 
-export interface EmulatorAccount {
-  /** Professional account id (`/me` `user_id`). */
-  userId: string;
-  /** App-scoped id (`/me` `id`, the code exchange's `user_id`). */
-  appScopedId: string;
-  username: string;
-  name?: string;
-  accountType: string;
-  biography?: string;
-  website?: string;
-  followersCount: number;
-  followsCount: number;
-  mediaCount: number;
-  hasProfilePicture: boolean;
-}
+export type { EmulatorAccount };
 
 export type AccountInput = Partial<EmulatorAccount> & { username: string };
 export type AccountPatch = Partial<Omit<EmulatorAccount, 'userId' | 'appScopedId'>>;

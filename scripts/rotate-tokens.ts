@@ -3,13 +3,14 @@ import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { ConfigError, loadConfig, type AppConfig } from '../src/config/config';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
+import { TokenKeyError } from '../src/infrastructure/crypto/token-key-check';
 import {
   DEFAULT_ROTATION_BATCH_SIZE,
-  TokenKeyError,
-  TokenVault,
+  MAX_ROTATION_BATCH_SIZE,
+  TokenRotation,
   type RotationProgress,
   type RotationResult,
-} from '../src/infrastructure/crypto/token-vault';
+} from '../src/infrastructure/crypto/token-rotation';
 import { createDatabase } from '../src/infrastructure/database/database';
 import {
   runningEmbeddedPostgresUrl,
@@ -67,11 +68,14 @@ export async function runRotation(
       log(`idle database connection failed: ${error.message}`),
     );
     try {
-      const vault = new TokenVault(
+      const rotation = new TokenRotation(
         database.db,
         TokenCipher.fromKeyString(config.tokenEncryptionKey),
       );
-      return await vault.rotate({ batchSize: options.batchSize, onProgress: options.onProgress });
+      return await rotation.rotate({
+        batchSize: options.batchSize,
+        onProgress: options.onProgress,
+      });
     } finally {
       await database.close();
     }
@@ -82,8 +86,10 @@ export async function runRotation(
 
 function parseBatchSize(value: string | undefined): number {
   if (value === undefined) return DEFAULT_ROTATION_BATCH_SIZE;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) {
-    throw new RangeError(`--batch-size must be an integer from 1 to 10000, not "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_ROTATION_BATCH_SIZE) {
+    throw new RangeError(
+      `--batch-size must be an integer from 1 to ${MAX_ROTATION_BATCH_SIZE}, not "${value}"`,
+    );
   }
   return Number(value);
 }

@@ -12,7 +12,8 @@ import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { projectRoot } from './common/project-root';
-import { SESSION_COOKIE } from './modules/auth/session-token';
+import { SESSION_COOKIE } from './common/auth/session-token';
+import { AccountSyncErrorFilter } from './modules/instagram/filters/account-sync-error.filter';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -102,7 +103,9 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
       validationError: { target: false, value: false },
     }),
   );
-  app.useGlobalFilters(new AllExceptionsFilter());
+  // One filter per error family. Nest asks the last registered first, so the catch-all comes
+  // first and each family after it.
+  app.useGlobalFilters(new AllExceptionsFilter(), new AccountSyncErrorFilter());
 
   // The accounts page, built from web/ by `npm run build` into dist/web: static files on the API's
   // origin so the session cookie works. Vite names assets by content hash, so a browser may keep

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
-import { startEmulator, type RunningEmulator } from '../emulator/emulator';
+// Type-only: erased from the build. The emulator's code is loaded by startDemoEmulator alone.
+import type { RunningEmulator } from '../emulator/emulator';
 import { createApp } from './app.factory';
 import type { AppConfig } from './config/config';
 import { createDatabase } from './infrastructure/database/database';
@@ -26,6 +27,9 @@ async function startDemoEmulator(
   config: AppConfig,
   logger: Logger,
 ): Promise<{ config: AppConfig; emulator: RunningEmulator }> {
+  // A dynamic import, not a static one: the emulator is a development tool, and a process that is
+  // not in demo mode (production never is) never loads its code.
+  const { startEmulator } = await import('../emulator/emulator.js');
   const options = { host: '127.0.0.1', env: config.env, seed: true };
   let emulator: RunningEmulator;
   try {

@@ -8,7 +8,7 @@ import {
   SocialPlatform,
 } from '../src/domain/entities/client-account.entity';
 import type { ConnectAccountInput } from '../src/domain/repositories/client-account.repository.interface';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import {

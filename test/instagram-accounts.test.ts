@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictException } from '@nestjs/common';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  type RunnerTask,
+  vi,
+} from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import type { TestApp } from './helpers/app';
@@ -20,8 +30,10 @@ let emu: RunningEmulator;
 type User = Awaited<ReturnType<typeof registerUser>>;
 let owner: User;
 let other: User;
-/** Every response body of the file, for the leak scan at the end. */
+/** Every response body (and its headers) of the file, for the leak scan. */
 const bodies: string[] = [];
+/** How much of `bodies` and of the logs the leak scan has read so far. */
+const scanned = { bodies: 0, logs: 0 };
 
 const BASE = '/instagram/accounts';
 const RESPONSE_KEYS = [
@@ -105,13 +117,57 @@ beforeAll(async () => {
   other = await registerUser(t.url);
 });
 
-afterAll(async () => {
-  await app.close();
+afterAll(async (file) => {
+  try {
+    // Log lines are written asynchronously: the last test's may land after its own scan.
+    await expectNoTokenLeaked();
+    if (everyTestRan(file)) {
+      // The scans saw the whole file's traffic, not an empty run.
+      expect(issuedTokens(emu).length).toBeGreaterThan(40);
+      expect(bodies.length).toBeGreaterThan(100);
+      expect(t.logs.some((l) => l.includes('Instagram account sync failed'))).toBe(true);
+    }
+  } finally {
+    await app.close();
+  }
 });
 
 beforeEach(() => {
   emu.state.clearInjections();
 });
+
+// Every test ends with the leak scan, so a leak fails the test that caused it, in any order.
+afterEach(async () => {
+  await expectNoTokenLeaked();
+});
+
+/**
+ * No response, log line or account row may hold a token the emulator issued. Reads the answers
+ * and log lines added since the last scan, and every account and event row.
+ */
+async function expectNoTokenLeaked(): Promise<void> {
+  const rows = await t.db.manyOrNone<{ text: string }>(
+    `SELECT row_to_json(a)::text AS text FROM client_accounts a
+     UNION ALL SELECT row_to_json(e)::text FROM account_events e`,
+  );
+  const texts = [
+    ...bodies.slice(scanned.bodies),
+    ...t.logs.slice(scanned.logs),
+    ...rows.map((r) => r.text),
+  ];
+  scanned.bodies = bodies.length;
+  scanned.logs = t.logs.length;
+  for (const token of issuedTokens(emu)) {
+    const leak = texts.find((text) => text.includes(token));
+    expect(leak, `token ${token.slice(0, 8)}… leaked`).toBeUndefined();
+  }
+}
+
+/** False when the run was filtered (`-t`, `.only`): the file-wide floors do not apply then. */
+function everyTestRan(task: RunnerTask): boolean {
+  if (task.type === 'test') return task.mode === 'run';
+  return 'tasks' in task && task.tasks.every(everyTestRan);
+}
 
 // The six spec routes plus the history, each with a body that would be valid.
 const ROUTES: Array<[string, (id: string) => string, RequestOptions?]> = [
@@ -730,7 +786,7 @@ describe('createAccount and refreshToken against the database and the emulator',
 
   it('refreshes a long-lived token that is old enough, and skips a young one', async () => {
     const old = await connect(owner, { tokenAgeMs: 25 * 3_600_000 });
-    const outcome = await app.service.refreshToken(old.account.id);
+    const outcome = await app.tokens.refreshToken(old.account.id);
     expect(outcome).toMatchObject({ status: 'refreshed', expiresAt: expect.any(Date) });
     const stored = await t.app.get(TokenVault).read(old.account.id);
     expect(stored!.accessToken).not.toBe(old.accessToken);
@@ -740,7 +796,7 @@ describe('createAccount and refreshToken against the database and the emulator',
     expect((await call('POST', `${BASE}/${old.account.id}/sync`, owner)).status).toBe(200);
 
     const young = await connect(owner);
-    expect(await app.service.refreshToken(young.account.id)).toMatchObject({
+    expect(await app.tokens.refreshToken(young.account.id)).toMatchObject({
       status: 'skipped',
       reason: 'too_young',
       retryAt: expect.any(Date),
@@ -768,21 +824,25 @@ describe('Swagger', () => {
   });
 });
 
-// Last: everything above has run.
 describe('leaks', () => {
-  it('no response, log line or account row ever held a token the emulator issued', async () => {
-    const tokens = issuedTokens(emu);
-    expect(tokens.length).toBeGreaterThan(40);
-    expect(bodies.length).toBeGreaterThan(100);
-    expect(t.logs.some((l) => l.includes('Instagram account sync failed'))).toBe(true);
-    const rows = await t.db.many<{ text: string }>(
-      `SELECT row_to_json(a)::text AS text FROM client_accounts a
-       UNION ALL SELECT row_to_json(e)::text FROM account_events e`,
+  it('a failed sync, a token refresh and a disconnect leave no token in answers, logs or rows', async () => {
+    const connected = await connect(owner, { tokenAgeMs: 25 * 3_600_000 });
+    const id = connected.account.id;
+    const logsBefore = t.logs.length;
+    await control(emu, 'POST', '/inject', {
+      kind: 'transient',
+      count: 2,
+      account: connected.emulatorAccount.userId,
+    });
+    expectError(await call('POST', `${BASE}/${id}/sync`, owner), 502);
+    expect(await app.tokens.refreshToken(id)).toMatchObject({ status: 'refreshed' });
+    expect((await call('DELETE', `${BASE}/${id}`, owner)).status).toBe(204);
+    await vi.waitFor(() =>
+      expect(
+        t.logs.slice(logsBefore).some((l) => l.includes('Instagram account sync failed')),
+      ).toBe(true),
     );
-    const texts = [...bodies, ...t.logs, ...rows.map((r) => r.text)];
-    for (const token of tokens) {
-      const leak = texts.find((text) => text.includes(token));
-      expect(leak, `token ${token.slice(0, 8)}… leaked`).toBeUndefined();
-    }
+    expect(issuedTokens(emu)).toContain(connected.accessToken);
+    await expectNoTokenLeaked();
   });
 });

@@ -155,6 +155,14 @@ describe('InstagramClient against the emulator', () => {
     );
   });
 
+  it('asks Instagram to choose the account again for a reconnect (force_reauth=true)', () => {
+    const url = new URL(client.buildAuthorizeUrl({ state: 'abc', forceReauth: true }));
+    expect(url.searchParams.get('force_reauth')).toBe('true');
+    expect(url.searchParams.get('state')).toBe('abc');
+    const plain = new URL(client.buildAuthorizeUrl({ state: 'abc', forceReauth: false }));
+    expect(plain.searchParams.has('force_reauth')).toBe(false);
+  });
+
   it('walks the whole token life: code, short, long, refresh after 24 h', async () => {
     const code = await authorize(emu, client, 'metricsaurus');
     const short = await client.exchangeCode(code);

@@ -2,10 +2,15 @@
  * IG-001's connect, end to end over sockets: the real service on its own database, the emulator
  * as Instagram's three hosts, the consent page answered through its test shortcut.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
-import { INVALID_STATE_MESSAGE } from '../src/modules/instagram/services/instagram-connect.service';
+import { LOGIN_COOKIE as INSTAGRAM_LOGIN_COOKIE } from '../emulator/oauth-routes';
+import {
+  EXPIRED_STATE_MESSAGE,
+  INVALID_STATE_MESSAGE,
+  missingBindingMessage,
+} from '../src/modules/instagram/services/instagram-connect.service';
 import { startTestApp, type TestApp } from './helpers/app';
 import {
   cookieFrom,
@@ -53,10 +58,12 @@ interface Authorized {
 
 /**
  * GET /instagram/oauth/authorize for `user`: the consent URL, its state and the binding cookie
- * set. `browser` is the Cookie header the browser sends (an earlier binding), if any.
+ * set. `browser` is the Cookie header the browser sends (an earlier binding), if any;
+ * `accountId` makes it a reconnect of that account.
  */
-async function authorize(user: User, browser?: string): Promise<Authorized> {
-  const res = await call('/instagram/oauth/authorize', {
+async function authorize(user: User, browser?: string, accountId?: string): Promise<Authorized> {
+  const query = accountId ? `?accountId=${accountId}` : '';
+  const res = await call(`/instagram/oauth/authorize${query}`, {
     token: user.token,
     ...(browser ? { cookie: browser } : {}),
   });
@@ -90,12 +97,67 @@ async function consent(url: URL, answer: { approve: string } | { deny: true }): 
   return `${back.pathname}${back.search}`;
 }
 
+/**
+ * The person answers the consent page itself, as a browser logged in to Instagram as
+ * `loggedInAs` (the emulator's login cookie): loads the page, picks `username` among the
+ * accounts it offers and presses Allow. The callback path and query, as `consent` returns.
+ */
+async function consentOnPage(
+  url: URL,
+  username: string,
+  loggedInAs: string,
+): Promise<{ callback: string; offered: string[] }> {
+  const headers = { cookie: `${INSTAGRAM_LOGIN_COOKIE}=${emulatorAccount(loggedInAs).userId}` };
+  const page = await fetch(url, { headers });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  const form = /<form id="consent-approve"[^>]*>([\s\S]*?)<\/form>/.exec(html)?.[1] ?? '';
+  const fields = new URLSearchParams();
+  for (const [, name, value] of form.matchAll(
+    /<input type="hidden" name="([^"]+)" value="([^"]*)">/g,
+  )) {
+    fields.set(name!, value!.replaceAll('&amp;', '&'));
+  }
+  const offered = [...form.matchAll(/name="account"\s+value="(\d+)"/g)].map((m) => m[1]!);
+  const choice = emulatorAccount(username).userId;
+  expect(offered).toContain(choice);
+  fields.set('account', choice);
+  fields.set('decision', 'approve');
+  const res = await fetch(new URL('/oauth/authorize', url), {
+    method: 'POST',
+    headers,
+    body: fields,
+    redirect: 'manual',
+  });
+  expect(res.status).toBe(302);
+  const back = new URL(res.headers.get('location')!);
+  expect(`${back.origin}${back.pathname}`).toBe(REDIRECT_URI);
+  codes.add(back.searchParams.get('code')!);
+  return {
+    callback: `${back.pathname}${back.search}`,
+    offered: offered.map((id) => emu.state.findAccount(id)!.username),
+  };
+}
+
 /** The callback's redirect target, parsed. */
 function landing(res: HttpResult): URL {
   expect(res.status).toBe(302);
   const location = res.headers.get('location')!;
   expect(location.startsWith(`${PUBLIC_URL}/?`)).toBe(true);
   return new URL(location);
+}
+
+/**
+ * A refused state: the browser still lands on the page (302, no JSON), with `invalid_state` and
+ * a sentence, which this returns.
+ */
+function refusedState(res: HttpResult): string {
+  const target = landing(res);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  expect(res.headers.get('content-type') ?? '').not.toContain('json');
+  expect([...target.searchParams.keys()]).toEqual(['error', 'error_description']);
+  expect(target.searchParams.get('error')).toBe('invalid_state');
+  return target.searchParams.get('error_description')!;
 }
 
 /** The whole connect, every response recorded; the account's id. */
@@ -124,6 +186,20 @@ const tokenRow = (accountId: string) =>
     `SELECT ciphertext, token_type, issued_at, expires_at, last_refreshed_at, scopes
      FROM account_tokens WHERE account_id = $1`,
     [accountId],
+  );
+
+/**
+ * Everything a connect may write, whole tables: accounts, tokens (ciphertext included), events,
+ * metric snapshots and queued jobs. Jobs stay put here: the test app runs no workers.
+ */
+const everything = () =>
+  t.db.one(
+    `SELECT (SELECT json_agg(a ORDER BY a.id) FROM client_accounts a) AS accounts,
+            (SELECT json_agg(k ORDER BY k.account_id) FROM account_tokens k) AS tokens,
+            (SELECT json_agg(e ORDER BY e.created_at, e.id) FROM account_events e) AS events,
+            (SELECT json_agg(m ORDER BY m.id) FROM account_metric_snapshots m) AS snapshots,
+            (SELECT json_agg(j ORDER BY j.id)
+               FROM (SELECT id, name, state, data, singleton_key FROM pgboss.job) j) AS jobs`,
   );
 
 const eventTypes = async (accountId: string) =>
@@ -156,7 +232,19 @@ beforeAll(async () => {
   ({ t, emu } = app);
   emu.state.createAccount({ username: 'metricsaurus2', accountType: 'Media_Creator' });
   emu.state.createAccount({ username: 'reconnector', accountType: 'Business' });
-  for (const username of ['binding.late', 'binding.victim', 'binding.tab1', 'binding.tab2']) {
+  for (const username of [
+    'binding.late',
+    'binding.victim',
+    'binding.tab1',
+    'binding.tab2',
+    'reconnect.bound',
+    'reconnect.owned',
+    'reconnect.right',
+    'reconnect.broken',
+    'reconnect.mine',
+    'reconnect.stranger',
+    'reconnect.removed',
+  ]) {
     emu.state.createAccount({ username, accountType: 'Business' });
   }
 });
@@ -310,20 +398,25 @@ describe('GET /instagram/oauth/callback', () => {
     expect(list.body.accounts.map((a: { id: string }) => a.id)).toEqual([accountId]);
   });
 
-  it('refuses a used, expired, unknown, malformed or missing state with 400 and writes nothing', async () => {
+  it('sends a used, expired, unknown, malformed or missing state to the page with invalid_state and writes nothing', async () => {
     const user = await registerUser(t.url);
     const { url, cookie } = await authorize(user);
     const callback = await consent(url, { approve: 'northwind.coffee' });
     landing(await call(callback, { cookie }));
     const accounts = await count('SELECT 1 FROM client_accounts');
 
-    const reuse = await call(callback, { cookie });
-    expect(reuse.status).toBe(400);
-    expect(reuse.body).toMatchObject({
-      statusCode: 400,
-      error: 'Bad Request',
-      message: expect.stringContaining('invalid, already used or expired'),
-    });
+    const reuse = refusedState(await call(callback, { cookie }));
+    expect(reuse).toBe(INVALID_STATE_MESSAGE);
+    expect(reuse).toMatch(/already used/);
+    expect(reuse).toMatch(/press Connect to start again/);
+
+    // Back to Instagram, Allow again: a fresh code with the spent state. It never reaches Meta.
+    const exchanges = () => emu.state.requests().filter((r) => r.path === '/oauth/access_token');
+    const exchanged = exchanges().length;
+    const again = await consent(url, { approve: 'northwind.coffee' });
+    expect(again).not.toBe(callback);
+    expect(refusedState(await call(again, { cookie }))).toBe(INVALID_STATE_MESSAGE);
+    expect(exchanges()).toHaveLength(exchanged);
 
     const expired = await authorize(user, cookie);
     await t.db.none(
@@ -331,14 +424,25 @@ describe('GET /instagram/oauth/callback', () => {
       [hashOf(expired.state, expired.binding)],
     );
     const late = await consent(expired.url, { approve: 'northwind.coffee' });
-    expect((await call(late, { cookie })).status).toBe(400);
+    const lateSentence = refusedState(await call(late, { cookie }));
+    expect(lateSentence).toBe(EXPIRED_STATE_MESSAGE);
+    expect(lateSentence).toMatch(/expired.*10 minutes.*start again/);
+    // Left for the purge, not consumed: the same answer a second time.
+    expect(await stateRows(expired.state, expired.binding)).toBe(1);
+    expect(refusedState(await call(late, { cookie }))).toBe(EXPIRED_STATE_MESSAGE);
 
     const unknown = randomBytes(32).toString('base64url');
+    for (const path of [
+      `/instagram/oauth/callback?code=abc&state=${unknown}`,
+      '/instagram/oauth/callback?code=abc&state=short',
+      '/instagram/oauth/callback?code=abc',
+      '/instagram/oauth/callback?error=access_denied',
+      '/instagram/oauth/callback',
+    ]) {
+      expect(refusedState(await call(path, { cookie }))).toBe(INVALID_STATE_MESSAGE);
+    }
+    expect(exchanges()).toHaveLength(exchanged);
     const refused = async (path: string) => (await call(path, { cookie })).status;
-    expect(await refused(`/instagram/oauth/callback?code=abc&state=${unknown}`)).toBe(400);
-    expect(await refused('/instagram/oauth/callback?code=abc&state=short')).toBe(400);
-    expect(await refused('/instagram/oauth/callback?code=abc')).toBe(400);
-    expect(await refused('/instagram/oauth/callback')).toBe(400);
     // Repeated or oversized parameters are refused before anything is looked up.
     const valid = await authorize(user, cookie);
     expect(
@@ -379,7 +483,7 @@ describe('GET /instagram/oauth/callback', () => {
       'You did not allow ssell to access the Instagram account.',
     );
     expect(target.searchParams.has('connected')).toBe(false);
-    expect((await call(callback, { cookie })).status).toBe(400);
+    expect(refusedState(await call(callback, { cookie }))).toBe(INVALID_STATE_MESSAGE);
     expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(0);
   });
 
@@ -491,6 +595,182 @@ describe('GET /instagram/oauth/callback', () => {
   });
 });
 
+describe('reconnect: GET /instagram/oauth/authorize?accountId=', () => {
+  /** Marks the account broken, as a failed sync or status check would. */
+  const breakAccount = (accountId: string) =>
+    t.db.none(`UPDATE client_accounts SET status = 'token_expired' WHERE id = $1`, [accountId]);
+
+  it('binds the state to the account and asks Instagram with force_reauth=true', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'reconnect.bound');
+    for (const format of ['', '&format=json']) {
+      const res = await call(`/instagram/oauth/authorize?accountId=${accountId}${format}`, {
+        token: user.token,
+      });
+      expect(res.status).toBe(format ? 200 : 302);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const url = new URL(format ? res.body.url : res.headers.get('location')!);
+      expect(Object.fromEntries(url.searchParams)).toEqual({
+        client_id: emu.appId,
+        redirect_uri: REDIRECT_URI,
+        response_type: 'code',
+        scope: expect.stringContaining('instagram_business_basic'),
+        state: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        force_reauth: 'true',
+      });
+      const binding = cookieFrom(res.headers, BINDING_COOKIE)!.slice(BINDING_COOKIE.length + 1);
+      const rows = await t.db.manyOrNone(
+        'SELECT user_id, account_id FROM oauth_states WHERE state_hash = $1',
+        [hashOf(url.searchParams.get('state')!, binding)],
+      );
+      expect(rows).toEqual([{ user_id: user.userId, account_id: accountId }]);
+    }
+    // A plain connect is bound to no account and forces nothing.
+    const plain = await authorize(user);
+    expect(plain.url.searchParams.has('force_reauth')).toBe(false);
+    expect(
+      await t.db.one('SELECT account_id FROM oauth_states WHERE state_hash = $1', [
+        hashOf(plain.state, plain.binding),
+      ]),
+    ).toEqual({ account_id: null });
+  });
+
+  it("is for the owner only: malformed 400, unknown 404, another user's 403, and stores nothing", async () => {
+    const owner = await registerUser(t.url);
+    const other = await registerUser(t.url);
+    const accountId = await connect(owner, 'reconnect.owned');
+    const cases: Array<[string, number, string]> = [
+      ['not-a-uuid', 400, 'Bad Request'],
+      [randomUUID(), 404, 'Not Found'],
+      [accountId, 403, 'Forbidden'],
+    ];
+    for (const [id, status, error] of cases) {
+      for (const format of ['', '&format=json']) {
+        const res = await call(`/instagram/oauth/authorize?accountId=${id}${format}`, {
+          token: other.token,
+        });
+        expect(res.status, `${id}${format}`).toBe(status);
+        expect(res.body).toMatchObject({ statusCode: status, error });
+        expect(JSON.stringify(res.body.message)).not.toContain(owner.userId);
+        expect(res.headers.get('location')).toBeNull();
+        expect(cookieFrom(res.headers, BINDING_COOKIE)).toBeUndefined();
+      }
+    }
+    expect(await count('SELECT 1 FROM oauth_states WHERE user_id = $1', [other.userId])).toBe(0);
+    // The owner may.
+    expect(
+      (await call(`/instagram/oauth/authorize?accountId=${accountId}`, { token: owner.token }))
+        .status,
+    ).toBe(302);
+  });
+
+  it('reconnects the account it was started for: same id, active again, token replaced', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'reconnect.right');
+    const before = await tokenRow(accountId);
+    const firstToken = latestLongToken('reconnect.right');
+    await breakAccount(accountId);
+
+    const { url, state, binding, cookie } = await authorize(user, undefined, accountId);
+    // Logged in to Instagram as somebody else: force_reauth lets the person choose, and they
+    // choose the right account.
+    const { callback, offered } = await consentOnPage(url, 'reconnect.right', 'lena.bakes');
+    expect(offered.length).toBeGreaterThan(1);
+    const target = landing(await call(callback, { cookie }));
+    expect(Object.fromEntries(target.searchParams)).toEqual({ connected: accountId });
+
+    const row = await accountRow(emulatorAccount('reconnect.right').userId);
+    expect(row).toMatchObject({ id: accountId, user_id: user.userId, status: 'active' });
+    const after = await tokenRow(accountId);
+    expect(after.ciphertext.equals(before.ciphertext)).toBe(false);
+    expect(latestLongToken('reconnect.right')).not.toBe(firstToken);
+    expect(after.ciphertext.includes(Buffer.from(latestLongToken('reconnect.right')))).toBe(false);
+    expect(await eventTypes(accountId)).toEqual(['connected', 'reconnected', 'status_changed']);
+    expect(await count('SELECT 1 FROM client_accounts WHERE user_id = $1', [user.userId])).toBe(1);
+    expect(await stateRows(state, binding)).toBe(0);
+  });
+
+  it('refuses another Instagram account: wrong_account naming both, nothing changed', async () => {
+    const user = await registerUser(t.url);
+    const broken = await connect(user, 'reconnect.broken');
+    // The user's other account, broken too: a reconnect of one must not repair the other.
+    const mine = await connect(user, 'reconnect.mine');
+    await breakAccount(broken);
+    await breakAccount(mine);
+    const before = await everything();
+
+    // Instagram approves an account ssell has never seen, then the user's other one. The person
+    // is logged in to Instagram as it, and presses Allow on what the page preselects.
+    for (const approved of ['reconnect.stranger', 'reconnect.mine']) {
+      const { url, state, binding, cookie } = await authorize(user, undefined, broken);
+      const exchanged = emu.state.requests().filter((r) => r.path === '/v25.0/me').length;
+      const { callback } = await consentOnPage(url, approved, approved);
+      const target = landing(await call(callback, { cookie }));
+      expect([...target.searchParams.keys()]).toEqual(['error', 'error_description']);
+      expect(target.searchParams.get('error')).toBe('wrong_account');
+      const sentence = target.searchParams.get('error_description')!;
+      expect(sentence).toContain('reconnect was for @reconnect.broken');
+      expect(sentence).toContain(`Instagram approved @${approved}`);
+      expect(sentence).toMatch(/Nothing was changed.*log in to Instagram as @reconnect\.broken/);
+      // Instagram was asked who it is (that is how the mismatch is known)…
+      expect(emu.state.requests().filter((r) => r.path === '/v25.0/me').length).toBe(exchanged + 1);
+      // …and nothing was written: no row, no token, no event, no snapshot, no job.
+      expect(await everything()).toEqual(before);
+      // The state is spent like any state whose code was used: Reconnect starts over.
+      expect(await stateRows(state, binding)).toBe(0);
+    }
+    expect(await accountRow(emulatorAccount('reconnect.stranger').userId)).toBeNull();
+    const statuses = await t.db.many<{ id: string; status: string }>(
+      'SELECT id, status FROM client_accounts WHERE user_id = $1 ORDER BY username',
+      [user.userId],
+    );
+    expect(statuses).toEqual([
+      { id: broken, status: 'token_expired' },
+      { id: mine, status: 'token_expired' },
+    ]);
+
+    // The same account a moment later still reconnects (the refusal left nothing in the way).
+    const retry = await authorize(user, undefined, broken);
+    const { callback } = await consentOnPage(retry.url, 'reconnect.broken', 'reconnect.stranger');
+    expect(
+      landing(await call(callback, { cookie: retry.cookie })).searchParams.get('connected'),
+    ).toBe(broken);
+  });
+
+  it('writes nothing when the account is deleted while Instagram answers', async () => {
+    const user = await registerUser(t.url);
+    const accountId = await connect(user, 'reconnect.removed');
+    const { url, cookie } = await authorize(user, undefined, accountId);
+    const callback = await consent(url, { approve: 'reconnect.removed' });
+    // Instagram is slow to exchange the code; the account is disconnected meanwhile.
+    emu.state.inject({ kind: 'hang', delayMs: 400, count: 1 });
+    const pending = call(callback, { cookie });
+    const exchange = () =>
+      emu.state.requests().some((r) => r.path === '/oauth/access_token' && r.status === undefined);
+    for (let i = 0; i < 100 && !exchange(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(exchange()).toBe(true);
+    const deleted = await http(t.url, 'DELETE', `/instagram/accounts/${accountId}`, {
+      token: user.token,
+    });
+    expect(deleted.status).toBe(204);
+    const target = landing(await pending);
+    expect(target.searchParams.get('error')).toBe('account_removed');
+    expect(target.searchParams.get('error_description')).toMatch(/removed.*Nothing was changed/);
+    expect(await accountRow(emulatorAccount('reconnect.removed').userId)).toBeNull();
+
+    // Deleted before the callback: the pending reconnect went with it.
+    const second = await connect(user, 'reconnect.removed');
+    const started = await authorize(user, undefined, second);
+    const late = await consent(started.url, { approve: 'reconnect.removed' });
+    expect(
+      (await http(t.url, 'DELETE', `/instagram/accounts/${second}`, { token: user.token })).status,
+    ).toBe(204);
+    expect(await stateRows(started.state, started.binding)).toBe(0);
+    expect(refusedState(await call(late, { cookie: started.cookie }))).toBe(INVALID_STATE_MESSAGE);
+    expect(await accountRow(emulatorAccount('reconnect.removed').userId)).toBeNull();
+  });
+});
+
 describe('the browser binding (ssell_oauth cookie)', () => {
   /** The attributes of the `ssell_oauth` Set-Cookie header, value first. */
   function bindingCookieAttributes(res: HttpResult): string[] {
@@ -513,21 +793,21 @@ describe('the browser binding (ssell_oauth cookie)', () => {
     }
   });
 
-  it('refuses a callback without the cookie with 400 and consumes nothing', async () => {
+  it('sends a callback without the cookie to the page with invalid_state and consumes nothing', async () => {
     const user = await registerUser(t.url);
     const { url, state, cookie, binding } = await authorize(user);
     const callback = await consent(url, { approve: 'binding.late' });
     const accounts = await count('SELECT 1 FROM client_accounts');
 
-    // No cookie at all, or only the session cookie: the same answer as an unknown state.
+    // No cookie at all, or only the session cookie: what a browser sends when the connect was
+    // started at another address than PUBLIC_URL (these requests go to 127.0.0.1, PUBLIC_URL is
+    // ssell.test), or in another browser. The page says so, and where to start again.
     for (const headers of [{}, { cookie: user.cookie }]) {
-      const res = await call(callback, headers);
-      expect(res.status).toBe(400);
-      expect(res.body).toMatchObject({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: INVALID_STATE_MESSAGE,
-      });
+      const sentence = refusedState(await call(callback, headers));
+      expect(sentence).toBe(missingBindingMessage(PUBLIC_URL));
+      expect(sentence).toContain(`another address than ${PUBLIC_URL}`);
+      expect(sentence).toMatch(/127\.0\.0\.1 instead of localhost/);
+      expect(sentence).toContain(`open ${PUBLIC_URL}`);
     }
     expect(await stateRows(state, binding)).toBe(1);
     expect(await count('SELECT 1 FROM client_accounts')).toBe(accounts);
@@ -555,9 +835,7 @@ describe('the browser binding (ssell_oauth cookie)', () => {
       `${BINDING_COOKIE}=${randomBytes(32).toString('base64url')}`,
       `${BINDING_COOKIE}=short`,
     ]) {
-      const res = await call(callback, { cookie });
-      expect(res.status).toBe(400);
-      expect(res.body.message).toBe(INVALID_STATE_MESSAGE);
+      expect(refusedState(await call(callback, { cookie }))).toBe(INVALID_STATE_MESSAGE);
     }
     expect(await accountRow(emulatorAccount('binding.victim').userId)).toBeNull();
     expect(

@@ -11,9 +11,9 @@ import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { startService, type RunningService, type ServiceRole } from '../src/bootstrap';
 import { createRootLogger } from '../src/common/logging/logger';
 import { loadConfig } from '../src/config/config';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { JobQueue } from '../src/infrastructure/jobs/job-queue';
-import { InstagramAccountService } from '../src/modules/instagram/services/instagram-account.service';
+import { AccountService } from '../src/modules/instagram/services/account.service';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 import { http, registerUser } from './helpers/http';
 import { connectAccount, control, emulatorEnv } from './helpers/instagram-fixtures';
@@ -77,7 +77,7 @@ describe('shutdown', () => {
     const { service, url } = await boot('api');
     const user = await registerUser(url);
     const { account } = await connectAccount(
-      { emu, service: service.app.get(InstagramAccountService) },
+      { emu, accounts: service.app.get(AccountService) },
       user.userId,
     );
     // Instagram takes 800 ms to answer this sync; the stop arrives while it waits.

@@ -9,12 +9,12 @@ import { runRotation } from '../scripts/rotate-tokens';
 import { loadConfig } from '../src/config/config';
 import { ConfigModule } from '../src/config/config.module';
 import { CryptoModule } from '../src/infrastructure/crypto/crypto.module';
-import { generateKeyringEntry } from '../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher, TokenDecryptionError } from '../src/infrastructure/crypto/token-cipher';
+import { TokenRotation, type RotationProgress } from '../src/infrastructure/crypto/token-rotation';
 import {
   TokenKeyError,
   TokenVault,
-  type RotationProgress,
   type StoreTokenInput,
 } from '../src/infrastructure/crypto/token-vault';
 import {
@@ -36,6 +36,7 @@ let userId: string;
 let dataDir: string;
 
 const vaultWith = (keys: string) => new TokenVault(db, TokenCipher.fromKeyString(keys));
+const rotationWith = (keys: string) => new TokenRotation(db, TokenCipher.fromKeyString(keys));
 
 function configWith(keys: string) {
   return loadConfig({
@@ -297,11 +298,11 @@ describe('TokenVault: store, read, metadata, destroy', () => {
 
 describe('TokenVault.verifyKeys', () => {
   it('passes on an empty table and with the right keyring', async () => {
-    await vaultWith(k1).verifyKeys();
+    await expect(vaultWith(k1).verifyKeys()).resolves.toBeUndefined();
     await seed(2, k1);
     await seed(1, `${k2},${k1}`);
-    await vaultWith(`${k2},${k1}`).verifyKeys();
-    await vaultWith(`${k3},${k2},${k1}`).verifyKeys();
+    await expect(vaultWith(`${k2},${k1}`).verifyKeys()).resolves.toBeUndefined();
+    await expect(vaultWith(`${k3},${k2},${k1}`).verifyKeys()).resolves.toBeUndefined();
   });
 
   it('fails clearly when the keyring lacks a stored version', async () => {
@@ -353,11 +354,11 @@ describe('TokenVault.verifyKeys', () => {
   });
 });
 
-describe('TokenVault.rotate', () => {
+describe('TokenRotation.rotate', () => {
   it('moves 7 rows from v1 to v2 in batches of 3, then has nothing left to do', async () => {
     const tokens = await seed(7, k1);
     const progress: RotationProgress[] = [];
-    const result = await vaultWith(`${k2},${k1}`).rotate({
+    const result = await rotationWith(`${k2},${k1}`).rotate({
       batchSize: 3,
       onProgress: (p) => progress.push(p),
     });
@@ -368,7 +369,7 @@ describe('TokenVault.rotate', () => {
     await expectAllDecrypt(`${k2},${k1}`, tokens);
     await expectAllDecrypt(k2, tokens);
 
-    const again = await vaultWith(`${k2},${k1}`).rotate({ batchSize: 3 });
+    const again = await rotationWith(`${k2},${k1}`).rotate({ batchSize: 3 });
     expect(again).toEqual({ total: 0, rotated: 0, remaining: 0, failed: 0, failures: [] });
   });
 
@@ -376,15 +377,15 @@ describe('TokenVault.rotate', () => {
     const tokens = await seed(1, k1);
     const [accountId] = [...tokens.keys()];
     const before = await vaultWith(k1).metadata(accountId!);
-    await vaultWith(`${k2},${k1}`).rotate({ batchSize: 10 });
+    await rotationWith(`${k2},${k1}`).rotate({ batchSize: 10 });
     expect(await vaultWith(k2).metadata(accountId!)).toEqual({ ...before, keyVersion: 2 });
   });
 
   it('resumes after an interruption', async () => {
     const tokens = await seed(7, k1);
-    const vault = vaultWith(`${k2},${k1}`);
+    const rotation = rotationWith(`${k2},${k1}`);
     await expect(
-      vault.rotate({
+      rotation.rotate({
         batchSize: 3,
         onProgress: (p) => {
           if (p.processed === 3) throw new Error('interrupted');
@@ -392,14 +393,14 @@ describe('TokenVault.rotate', () => {
       }),
     ).rejects.toThrow('interrupted');
     expect((await keyVersions()).filter((v) => v === 2)).toHaveLength(3);
-    const resumed = await vault.rotate({ batchSize: 3 });
+    const resumed = await rotation.rotate({ batchSize: 3 });
     expect(resumed).toMatchObject({ total: 4, rotated: 4, remaining: 0 });
     await expectAllDecrypt(k2, tokens);
   });
 
   it('rotates every old version to the current one', async () => {
     const tokens = new Map([...(await seed(3, k1)), ...(await seed(3, `${k2},${k1}`))]);
-    const result = await vaultWith(`${k3},${k2},${k1}`).rotate({ batchSize: 4 });
+    const result = await rotationWith(`${k3},${k2},${k1}`).rotate({ batchSize: 4 });
     expect(result).toMatchObject({ total: 6, rotated: 6, remaining: 0 });
     await expectAllDecrypt(k3, tokens);
   });
@@ -412,7 +413,7 @@ describe('TokenVault.rotate', () => {
        FROM account_tokens AS v WHERE a.account_id = $1 AND v.account_id = $2`,
       [damaged, victim],
     );
-    const result = await vaultWith(`${k2},${k1}`).rotate({ batchSize: 2 });
+    const result = await rotationWith(`${k2},${k1}`).rotate({ batchSize: 2 });
     expect(result).toEqual({
       total: 4,
       rotated: 3,
@@ -425,15 +426,15 @@ describe('TokenVault.rotate', () => {
   it('skips rows another transaction holds, and a re-run finishes them', async () => {
     const tokens = await seed(5, k1);
     const [locked] = [...tokens.keys()];
-    const vault = vaultWith(`${k2},${k1}`);
+    const rotation = rotationWith(`${k2},${k1}`);
     await db.tx(async (t) => {
       await t.one('SELECT account_id FROM account_tokens WHERE account_id = $1 FOR UPDATE', [
         locked,
       ]);
-      const result = await vault.rotate({ batchSize: 2 });
+      const result = await rotation.rotate({ batchSize: 2 });
       expect(result).toMatchObject({ total: 5, rotated: 4, remaining: 1, failed: 0 });
     });
-    expect(await vault.rotate({ batchSize: 2 })).toMatchObject({
+    expect(await rotation.rotate({ batchSize: 2 })).toMatchObject({
       total: 1,
       rotated: 1,
       remaining: 0,
@@ -443,14 +444,14 @@ describe('TokenVault.rotate', () => {
 
   it('refuses to start with a keyring that cannot read the stored tokens', async () => {
     await seed(2, k1);
-    await expect(vaultWith(k2).rotate({ batchSize: 2 })).rejects.toThrow(TokenKeyError);
-    await expect(vaultWith(generateKeyringEntry(1)).rotate()).rejects.toThrow(/wrong key\?/);
+    await expect(rotationWith(k2).rotate({ batchSize: 2 })).rejects.toThrow(TokenKeyError);
+    await expect(rotationWith(generateKeyringEntry(1)).rotate()).rejects.toThrow(/wrong key\?/);
     expect(await keyVersions()).toEqual([1, 1]);
   });
 
   it('rejects a batch size out of range', async () => {
-    await expect(vaultWith(k1).rotate({ batchSize: 0 })).rejects.toThrow(RangeError);
-    await expect(vaultWith(k1).rotate({ batchSize: 2.5 })).rejects.toThrow(RangeError);
+    await expect(rotationWith(k1).rotate({ batchSize: 0 })).rejects.toThrow(RangeError);
+    await expect(rotationWith(k1).rotate({ batchSize: 2.5 })).rejects.toThrow(RangeError);
   });
 });
 

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateKeyringEntry } from '../infrastructure/crypto/keyring';
+import { generateKeyringEntry, parseKeyring } from './keyring';
 import { ConfigError, DEMO_APP_ID, loadConfig } from './config';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'ssell-config-'));
@@ -59,6 +61,23 @@ describe('loadConfig', () => {
     expect(loadConfig(prodBase()).instagram.demo).toBe(false);
   });
 
+  it('takes TOKEN_ENCRYPTION_KEY=$(openssl rand -base64 32) as key version 1', () => {
+    const printed = execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' });
+    const key = printed.trim();
+    const config = loadConfig({ ...prodBase(), TOKEN_ENCRYPTION_KEY: key });
+    expect(config.tokenEncryptionKey).toBe(key);
+    expect(parseKeyring(config.tokenEncryptionKey).current).toEqual({
+      version: 1,
+      key: Buffer.from(key, 'base64'),
+    });
+  });
+
+  it('keeps taking a versioned list, the first key encrypting', () => {
+    const keys = `v2:${randomBytes(32).toString('base64')},${generateKeyringEntry(1)}`;
+    const config = loadConfig({ ...prodBase(), TOKEN_ENCRYPTION_KEY: keys });
+    expect(parseKeyring(config.tokenEncryptionKey).current.version).toBe(2);
+  });
+
   it('names the bad variable', () => {
     const attempts: Array<[Record<string, string>, RegExp]> = [
       [{ PORT: 'eighty' }, /PORT/],
@@ -69,6 +88,8 @@ describe('loadConfig', () => {
       [{ JWT_SECRET: 'short' }, /JWT_SECRET/],
       [{ TOKEN_ENCRYPTION_KEY: 'v1:dG9vLXNob3J0' }, /TOKEN_ENCRYPTION_KEY.*32/],
       [{ TOKEN_ENCRYPTION_KEY: 'garbage' }, /TOKEN_ENCRYPTION_KEY/],
+      [{ TOKEN_ENCRYPTION_KEY: 'dG9vLXNob3J0' }, /TOKEN_ENCRYPTION_KEY: key v1 .*32/],
+      [{ TOKEN_ENCRYPTION_KEY: 'not a key!' }, /TOKEN_ENCRYPTION_KEY: entry 1 is neither/],
       [{ INSTAGRAM_APP_ID: '123' }, /INSTAGRAM_APP_SECRET/],
       [{ NODE_ENV: 'staging' }, /NODE_ENV/],
     ];

@@ -2,11 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ZodIssue } from 'zod';
-import {
-  generateKeyringEntry,
-  KeyringFormatError,
-  parseKeyring,
-} from '../infrastructure/crypto/keyring';
+import { generateKeyringEntry, KeyringFormatError, parseKeyring } from './keyring';
 import { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
 import { envSchema, type Env } from './env.schema';
 
@@ -49,7 +45,7 @@ export interface AppConfig {
     sessionTtlDays: number;
     rateLimit: { perIp: number; perEmail: number; windowSeconds: number };
   };
-  /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token vault parses it into keys. */
+  /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token cipher turns it into keys. */
   tokenEncryptionKey: string;
   corsOrigins: string[];
   redisUrl: string | undefined;

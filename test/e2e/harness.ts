@@ -229,10 +229,20 @@ export async function control(
   return res.status === 204 ? undefined : res.json();
 }
 
-/** On the emulator's consent page: choose the demo account, then Allow. */
+/**
+ * On the emulator's consent page: choose the demo account, then Allow. Like Instagram, the page
+ * offers only "Continue as" the account last approved in this browser; a person who wants
+ * another one follows "Use another account" first.
+ */
 export async function approveAs(page: Page, emulator: string, username: string): Promise<void> {
   await page.waitForURL((url) => url.origin === new URL(emulator).origin, { timeout: 15_000 });
-  await page.getByRole('radio', { name: new RegExp(username.replace(/\./g, '\\.')) }).check();
+  const choice = page.getByRole('radio', { name: new RegExp(username.replace(/\./g, '\\.')) });
+  await page.getByRole('button', { name: /allow/i }).waitFor();
+  if ((await choice.count()) === 0) {
+    await page.getByRole('link', { name: /use another account/i }).click();
+    await choice.waitFor();
+  }
+  await choice.check();
   await page.getByRole('button', { name: /allow/i }).click();
 }
 

@@ -7,7 +7,7 @@ import { createApp } from '../../src/app.factory';
 import { createRootLogger } from '../../src/common/logging/logger';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { createDatabase, type Db } from '../../src/infrastructure/database/database';
-import { generateKeyringEntry } from '../../src/infrastructure/crypto/keyring';
+import { generateKeyringEntry } from '../../src/config/keyring';
 import { createTestDatabase, type TestDatabase } from './database';
 
 export interface TestApp {

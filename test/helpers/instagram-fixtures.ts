@@ -5,7 +5,8 @@ import {
   type ClientAccount,
   mapInstagramAccountType,
 } from '../../src/domain/entities/client-account.entity';
-import { InstagramAccountService } from '../../src/modules/instagram/services/instagram-account.service';
+import { AccountTokenService } from '../../src/modules/instagram/services/account-token.service';
+import { AccountService } from '../../src/modules/instagram/services/account.service';
 import { startTestApp, type TestApp } from './app';
 import { cookieFrom, http, type HttpResult, type RegisteredUser } from './http';
 
@@ -29,7 +30,8 @@ export function emulatorEnv(emu: RunningEmulator): Record<string, string> {
 export interface InstagramTestApp {
   t: TestApp;
   emu: RunningEmulator;
-  service: InstagramAccountService;
+  accounts: AccountService;
+  tokens: AccountTokenService;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,8 @@ export async function startInstagramTestApp(
     return {
       t,
       emu,
-      service: t.app.get(InstagramAccountService),
+      accounts: t.app.get(AccountService),
+      tokens: t.app.get(AccountTokenService),
       close: async () => {
         await t.close();
         await emu.close();
@@ -102,10 +105,10 @@ export interface ConnectedAccount {
 
 /**
  * Connects an account for `userId` the way the OAuth callback does, minus the browser: an
- * emulator account, a long-lived token minted by the emulator, then the service's createAccount.
+ * emulator account, a long-lived token minted by the emulator, then AccountService.createAccount.
  */
 export async function connectAccount(
-  app: Pick<InstagramTestApp, 'emu' | 'service'>,
+  app: Pick<InstagramTestApp, 'emu' | 'accounts'>,
   userId: string,
   options: ConnectOptions = {},
 ): Promise<ConnectedAccount> {
@@ -134,7 +137,7 @@ export async function connectAccount(
     `/accounts/${emulatorAccount.userId}/tokens`,
     { kind: 'long', scopes, ageMs: options.tokenAgeMs ?? 0 },
   );
-  const { account, outcome } = await app.service.createAccount(
+  const { account, outcome } = await app.accounts.createAccount(
     userId,
     {
       platformAccountId: emulatorAccount.userId,

@@ -116,13 +116,18 @@ function landingNotice(landing: Landing, accounts: Account[]): Notice | null {
       const target = expected ? `@${expected.username}` : 'the account you were reconnecting';
       return {
         kind: 'error',
-        text: `That was a different Instagram account, so nothing was changed.${description} To reconnect ${target}, press Reconnect again and choose ${target} on Instagram's page (if Instagram signs you in as someone else, log out there first).`,
+        // The service's sentence names both accounts and the way out; ours stands in without it.
+        text: description
+          ? `Wrong Instagram account.${description}`
+          : `Wrong Instagram account, so nothing was changed. To reconnect ${target}, press Reconnect again and choose ${target} on Instagram's page (if Instagram signs you in as someone else, use another account there).`,
       };
     }
     case 'invalid_state':
       return {
         kind: 'error',
-        text: `This connection attempt had expired or was already used, so nothing was changed.${description} Start again from this page.`,
+        text: description
+          ? `This connection attempt could not be used.${description}`
+          : 'This connection attempt had expired or was already used, so nothing was changed. Start again from this page.',
       };
     case 'access_denied':
       return {

@@ -138,6 +138,18 @@ export function describeEvent(event: AccountEvent): string {
         : 'Access to Instagram renewed';
     case 'disconnected':
       return d.by === 'user' ? 'Disconnected by you' : 'Disconnected';
+    case 'token_expiring': {
+      const days = typeof d.daysLeft === 'number' ? d.daysLeft : null;
+      return days === null
+        ? 'Access to Instagram ends soon and could not be renewed: reconnect to keep it'
+        : `Access to Instagram ends in ${days === 1 ? '1 day' : `${days} days`} and could not be renewed: reconnect to keep it`;
+    }
+    case 'needs_reconnect':
+      return 'Needs reconnecting: Instagram no longer accepts its access';
+    case 'recovered':
+      return isStatus(d.from) && d.from !== 'active'
+        ? `Working again (it was “${STATUS_WORDS[d.from]}”)`
+        : 'Working again';
     default:
       return 'Account updated';
   }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
-/** The envelope every error has (src/common/filters/all-exceptions.filter.ts), for Swagger. */
+/** The envelope every error has (src/common/filters/error-reply.ts), for Swagger. */
 export class ErrorResponseDto {
   @ApiProperty({ example: 404 }) statusCode!: number;
   @ApiProperty({ example: 'Not Found' }) error!: string;

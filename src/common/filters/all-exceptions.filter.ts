@@ -1,57 +1,6 @@
-import {
-  type ArgumentsHost,
-  Catch,
-  type ExceptionFilter,
-  HttpException,
-  Logger,
-} from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
 import { TooManyRequestsException } from '../errors/too-many-requests.exception';
-import { loggableError } from '../logging/loggable-error';
-
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-  requestId?: string;
-}
-
-/** A response the filter builds for an error family it knows, plus headers to send with it. */
-export interface MappedError {
-  status: number;
-  message: string;
-  headers?: Record<string, string>;
-}
-
-/** Lets feature modules teach the filter their own error types without the filter importing them. */
-export type ErrorMapper = (error: unknown) => MappedError | undefined;
-
-const errorMappers: ErrorMapper[] = [];
-export function registerErrorMapper(mapper: ErrorMapper): void {
-  if (!errorMappers.includes(mapper)) errorMappers.push(mapper);
-}
-
-const REASON: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Entity',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
-export function reasonPhrase(status: number): string {
-  return REASON[status] ?? (status >= 500 ? 'Internal Server Error' : 'Bad Request');
-}
+import { type MappedError, sendError } from './error-reply';
 
 interface PgError {
   code: string;
@@ -128,42 +77,15 @@ function messageOf(response: string | object): string {
 }
 
 /**
- * The one place an error becomes a reply: `{statusCode, error, message, requestId}` for every
- * failure. Unknown errors are logged with the request id and answered 500 without detail.
+ * The last filter: every error no family filter claimed (registered after this one in
+ * app.factory.ts, so Nest asks them first). HTTP exceptions keep their status and message;
+ * Fastify's and PostgreSQL's errors a client can cause get theirs; anything else is a 500
+ * without detail, logged with the request id.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Errors');
-
   catch(exception: unknown, host: ArgumentsHost): void {
-    const ctx = host.switchToHttp();
-    const reply = ctx.getResponse<FastifyReply>();
-    const request = ctx.getRequest<FastifyRequest>();
-    const mapped = this.map(exception);
-    const route = `${request.method} ${request.routeOptions?.url ?? 'unknown route'}`;
-    if (mapped.status === 500) {
-      this.logger.error(
-        { err: loggableError(exception, { stack: true }), requestId: request.id },
-        `unhandled error for ${route}`,
-      );
-    } else if (mapped.status > 500) {
-      // 502/503/504 are expected conditions (Instagram or the database unavailable): no stack.
-      this.logger.warn(
-        { requestId: request.id, reason: mapped.message },
-        `${mapped.status} for ${route}`,
-      );
-    }
-    const body: ErrorBody = {
-      statusCode: mapped.status,
-      error: reasonPhrase(mapped.status),
-      message: mapped.message,
-      requestId: request.id,
-    };
-    if (mapped.headers) void reply.headers(mapped.headers);
-    void reply
-      .status(mapped.status)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send(body);
+    sendError(host, exception, this.map(exception));
   }
 
   private map(exception: unknown): MappedError {
@@ -178,10 +100,6 @@ export class AllExceptionsFilter implements ExceptionFilter {
         };
       }
       return { status, message };
-    }
-    for (const mapper of errorMappers) {
-      const mapped = mapper(exception);
-      if (mapped) return mapped;
     }
     if (isFastifyError(exception)) return mapFastifyError(exception);
     if (isPgError(exception)) {

@@ -10,11 +10,7 @@ import {
   type ISessionRepository,
   SESSION_REPOSITORY,
 } from '../../domain/repositories/session.repository.interface';
-import {
-  SESSION_COOKIE,
-  hashSessionToken,
-  isWellFormedSessionToken,
-} from '../../modules/auth/session-token';
+import { SESSION_COOKIE, hashSessionToken, isWellFormedSessionToken } from '../auth/session-token';
 import type { AuthenticatedRequest } from '../decorators/session.decorator';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -6,6 +6,12 @@ export enum AccountEventType {
   TOKEN_REFRESHED = 'token_refreshed',
   UPDATED = 'updated',
   DISCONNECTED = 'disconnected',
+  /** The token will lapse before it can be refreshed: data { daysLeft, expiresAt }. */
+  TOKEN_EXPIRING = 'token_expiring',
+  /** The owner must reconnect (token invalid or expired, permission gone): once until recovered. */
+  NEEDS_RECONNECT = 'needs_reconnect',
+  /** Back to `active` from another status: data { from }. */
+  RECOVERED = 'recovered',
 }
 
 /** One entry of an account's append-only audit trail (and the future webhook feed). */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../infrastructure/database/database';
+import type { Queryable } from './queryable';
 import type { AccountEvent, AccountEventType } from '../entities/account-event.entity';
 
 export const ACCOUNT_EVENT_REPOSITORY = Symbol('ACCOUNT_EVENT_REPOSITORY');

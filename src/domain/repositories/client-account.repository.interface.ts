@@ -1,4 +1,4 @@
-import type { Queryable } from '../../infrastructure/database/database';
+import type { Queryable } from './queryable';
 import type {
   AccountMetadata,
   AccountStatus,

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../infrastructure/database/database';
+import type { Queryable } from './queryable';
 
 export const DATA_DELETION_REPOSITORY = Symbol('DATA_DELETION_REPOSITORY');
 

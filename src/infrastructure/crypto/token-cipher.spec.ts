@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parseKeyring } from './keyring';
+import { parseKeyring } from '../../config/keyring';
 import { TokenCipher, TokenDecryptionError, type SealedToken } from './token-cipher';
 
 const k1 = `v1:${randomBytes(32).toString('base64')}`;

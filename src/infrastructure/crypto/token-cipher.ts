@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, type DecipherGCM } from 'node:crypto';
-import { parseKeyring, type EncryptionKey, type Keyring } from './keyring';
+import { parseKeyring, type EncryptionKey, type Keyring } from '../../config/keyring';
 
 const ALGORITHM = 'aes-256-gcm';
 /** 96-bit nonces: GCM's native size. A fresh random one per encryption, never reused. */
@@ -67,7 +67,7 @@ export class TokenCipher {
     this.#keyring = keyring;
   }
 
-  /** From the raw `TOKEN_ENCRYPTION_KEY` value (`v2:<base64>,v1:<base64>`). */
+  /** From the raw `TOKEN_ENCRYPTION_KEY` value (a bare base64 key, or `v2:<base64>,v1:<base64>`). */
   static fromKeyString(raw: string): TokenCipher {
     return new TokenCipher(parseKeyring(raw));
   }

@@ -1,8 +1,8 @@
-import pgPromise, { type IDatabase, type IMain, type ITask } from 'pg-promise';
+import pgPromise, { type IDatabase, type IMain } from 'pg-promise';
 
 export type Db = IDatabase<unknown>;
-/** The pool or an open task/transaction: repository methods take one to join a caller's transaction. */
-export type Queryable = Db | ITask<unknown>;
+// Defined with the ports that take it; re-exported for the code that already imports it from here.
+export type { Queryable } from '../../domain/repositories/queryable';
 
 /** One pg-promise root per process: it tracks every connection pool it has opened. */
 const pgp: IMain = pgPromise({ capSQL: true });

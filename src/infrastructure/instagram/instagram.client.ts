@@ -170,8 +170,16 @@ export class InstagramClient {
     });
   }
 
-  /** The Instagram consent page URL. `scopes` replace the configured extras; basic is always in. */
-  buildAuthorizeUrl(input: { state: string; scopes?: readonly string[] }): string {
+  /**
+   * The Instagram consent page URL. `scopes` replace the configured extras; basic is always in.
+   * `forceReauth` asks Instagram to let the person pick the account again instead of continuing
+   * as whoever is logged in (a reconnect of one account must not silently approve another).
+   */
+  buildAuthorizeUrl(input: {
+    state: string;
+    scopes?: readonly string[];
+    forceReauth?: boolean;
+  }): string {
     const scopes = [...new Set([BASE_SCOPE, ...(input.scopes ?? this.options.extraScopes)])];
     const url = new URL('/oauth/authorize', this.options.oauthUrl);
     url.search = new URLSearchParams({
@@ -180,6 +188,7 @@ export class InstagramClient {
       response_type: 'code',
       scope: scopes.join(','),
       state: input.state,
+      ...(input.forceReauth ? { force_reauth: 'true' } : {}),
     }).toString();
     return url.toString();
   }

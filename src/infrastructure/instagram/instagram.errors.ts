@@ -1,3 +1,11 @@
+import {
+  codeFamily,
+  type InstagramErrorKind,
+  rateLimitScopeOf,
+  type RateLimitScope,
+  tokenInvalidReason,
+  type TokenInvalidReason,
+} from '../../domain/instagram/meta-codes';
 import { scrubMessage } from './redact';
 import {
   businessUseCaseRegainAt,
@@ -7,16 +15,7 @@ import {
   type InstagramUsage,
 } from './usage-headers';
 
-export type InstagramErrorKind =
-  | 'token_invalid'
-  | 'permission'
-  | 'rate_limited'
-  | 'bad_request'
-  | 'not_found'
-  | 'transient'
-  | 'network'
-  | 'timeout'
-  | 'unknown';
+export type { InstagramErrorKind, RateLimitScope, TokenInvalidReason };
 
 export interface InstagramErrorDetails {
   /** Meta's numeric error code; undefined for transport failures and non-Graph bodies. */
@@ -80,33 +79,11 @@ export abstract class InstagramApiError extends Error {
   }
 }
 
-export type TokenInvalidReason =
-  | 'app_not_installed'
-  | 'checkpointed'
-  | 'password_changed'
-  | 'expired'
-  | 'unconfirmed_user'
-  | 'invalid'
-  | 'no_page_role'
-  | 'inactive'
-  | 'unknown';
-
-const TOKEN_SUBCODE_REASONS: Readonly<Record<number, TokenInvalidReason>> = {
-  458: 'app_not_installed',
-  459: 'checkpointed',
-  460: 'password_changed',
-  463: 'expired',
-  464: 'unconfirmed_user',
-  467: 'invalid',
-  492: 'no_page_role',
-  493: 'inactive',
-};
-
 /** Codes 190 and 102: the token is dead; the person has to connect the account again. */
 export class InstagramTokenInvalidError extends InstagramApiError {
   readonly kind = 'token_invalid';
   get reason(): TokenInvalidReason {
-    return (this.subcode !== undefined && TOKEN_SUBCODE_REASONS[this.subcode]) || 'unknown';
+    return tokenInvalidReason(this.subcode);
   }
 }
 
@@ -114,9 +91,6 @@ export class InstagramTokenInvalidError extends InstagramApiError {
 export class InstagramPermissionError extends InstagramApiError {
   readonly kind = 'permission';
 }
-
-export type RateLimitScope =
-  'app' | 'user' | 'page' | 'custom' | 'business_use_case' | 'publishing' | 'http';
 
 export class InstagramRateLimitError extends InstagramApiError {
   readonly kind = 'rate_limited';
@@ -205,19 +179,6 @@ export class TokenRefreshNotAllowedError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // Mapping Meta's replies to the taxonomy above
-
-const RATE_LIMIT_SCOPES: ReadonlyMap<number, RateLimitScope> = new Map([
-  [4, 'app'],
-  [341, 'app'],
-  [17, 'user'],
-  [32, 'page'],
-  [613, 'custom'],
-  [9, 'publishing'],
-]);
-const TOKEN_CODES = new Set([102, 190]);
-const PERMISSION_CODES = new Set([3, 10, 25, 368]);
-const TRANSIENT_CODES = new Set([1, 2]);
-const NOT_FOUND_CODES = new Set([803]);
 
 export const DEFAULT_RATE_LIMIT_RESET_MS = 60 * 60 * 1000;
 const PUBLISHING_LIMIT_RESET_MS = 24 * 60 * 60 * 1000;
@@ -360,28 +321,19 @@ export function mapGraphError(
       : new InstagramBadRequestError(message, details);
   }
 
+  // The code's family decides (domain/instagram/meta-codes.ts). Rate limits first: Meta marks
+  // some of them `is_transient`, but retrying at once only extends the block.
   const code = f.code;
-  // Rate limits first: Meta marks some of them `is_transient`, but retrying at once only
-  // extends the block.
-  const scope =
-    code === undefined
-      ? undefined
-      : (RATE_LIMIT_SCOPES.get(code) ??
-        (code >= 80000 && code <= 80099 ? 'business_use_case' : undefined));
+  const family = code === undefined ? undefined : codeFamily(code, f.subcode);
+  const scope = code === undefined ? undefined : rateLimitScopeOf(code);
   if (scope) return rateLimitError(message, details, scope, headers, now, options);
-  if (code !== undefined && TOKEN_CODES.has(code)) {
-    return new InstagramTokenInvalidError(message, details);
-  }
-  if (code !== undefined && (PERMISSION_CODES.has(code) || (code >= 200 && code <= 299))) {
-    return new InstagramPermissionError(message, details);
-  }
-  if ((code !== undefined && TRANSIENT_CODES.has(code)) || f.isTransient === true) {
+  if (family === 'token_invalid') return new InstagramTokenInvalidError(message, details);
+  if (family === 'permission') return new InstagramPermissionError(message, details);
+  if (family === 'transient' || f.isTransient === true) {
     return new InstagramTransientError(message, { ...details, isTransient: true });
   }
-  if ((code === 100 && f.subcode === 33) || (code !== undefined && NOT_FOUND_CODES.has(code))) {
-    return new InstagramNotFoundError(message, details);
-  }
-  if (code === 100 || code === 2500) return new InstagramBadRequestError(message, details);
+  if (family === 'not_found') return new InstagramNotFoundError(message, details);
+  if (family === 'bad_request') return new InstagramBadRequestError(message, details);
   if (status >= 500) return new InstagramTransientError(message, { ...details, isTransient: true });
   return new InstagramUnknownError(message, details);
 }

@@ -39,7 +39,7 @@ import {
   RegisterDto,
   UserResponseDto,
 } from './dto/auth.dto';
-import { SESSION_COOKIE } from './session-token';
+import { SESSION_COOKIE } from '../../common/auth/session-token';
 
 function toUserResponse(user: User): UserResponseDto {
   return { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt };

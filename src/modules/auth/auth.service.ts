@@ -13,7 +13,7 @@ import {
 } from '../../domain/repositories/user.repository.interface';
 import { AuthRateLimiter } from './auth-rate-limiter';
 import { PasswordHasher } from './password-hasher';
-import { hashSessionToken, newSessionToken } from './session-token';
+import { hashSessionToken, newSessionToken } from '../../common/auth/session-token';
 
 export interface ClientInfo {
   ip: string;

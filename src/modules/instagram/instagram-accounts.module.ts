@@ -4,7 +4,12 @@ import { CLIENT_ACCOUNT_REPOSITORY } from '../../domain/repositories/client-acco
 import { PostgresAccountEventRepository } from '../../infrastructure/database/repositories/postgres-account-event.repository';
 import { PostgresClientAccountRepository } from '../../infrastructure/database/repositories/postgres-client-account.repository';
 import { InstagramAccountController } from './controllers/instagram-account.controller';
-import { InstagramAccountService } from './services/instagram-account.service';
+import { AccountStatusService } from './services/account-status.service';
+import { AccountSyncService } from './services/account-sync.service';
+import { AccountTokenService } from './services/account-token.service';
+import { AccountService } from './services/account.service';
+
+const SERVICES = [AccountService, AccountSyncService, AccountStatusService, AccountTokenService];
 
 /** Existing accounts: list, read, update, sync, status, token refresh, disconnect, events. */
 @Module({
@@ -12,8 +17,8 @@ import { InstagramAccountService } from './services/instagram-account.service';
   providers: [
     { provide: CLIENT_ACCOUNT_REPOSITORY, useClass: PostgresClientAccountRepository },
     { provide: ACCOUNT_EVENT_REPOSITORY, useClass: PostgresAccountEventRepository },
-    InstagramAccountService,
+    ...SERVICES,
   ],
-  exports: [InstagramAccountService, CLIENT_ACCOUNT_REPOSITORY, ACCOUNT_EVENT_REPOSITORY],
+  exports: [...SERVICES, CLIENT_ACCOUNT_REPOSITORY, ACCOUNT_EVENT_REPOSITORY],
 })
 export class InstagramAccountsModule {}

@@ -1,13 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PreparedStatement } from 'pg-promise';
-import type { IOAuthStateRepository } from '../../../domain/repositories/oauth-state.repository.interface';
+import type {
+  ConsumedOAuthState,
+  IOAuthStateRepository,
+  NewOAuthState,
+} from '../../../domain/repositories/oauth-state.repository.interface';
 import type { Db } from '../database';
 import { PG } from '../database.module';
 
 const insertState = new PreparedStatement({
   name: 'oauth-states-insert',
-  text: `INSERT INTO oauth_states (state_hash, user_id, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3))`,
+  text: `INSERT INTO oauth_states (state_hash, user_id, account_id, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))`,
 });
 // Someone clicking "connect" in a loop must not grow the table without bound: only the newest
 // few of a user's states stay usable.
@@ -17,9 +21,16 @@ const trimUserStates = new PreparedStatement({
            SELECT state_hash FROM oauth_states WHERE user_id = $1
            ORDER BY created_at DESC, state_hash LIMIT $2)`,
 });
+// One statement, so the answer cannot race another callback: the live row is deleted and
+// returned, or an expired one (which the delete never touches) is reported as such.
 const consumeState = new PreparedStatement({
   name: 'oauth-states-consume',
-  text: 'DELETE FROM oauth_states WHERE state_hash = $1 AND expires_at > now() RETURNING user_id',
+  text: `WITH consumed AS (
+           DELETE FROM oauth_states WHERE state_hash = $1 AND expires_at > now()
+           RETURNING user_id, account_id)
+         SELECT user_id, account_id, false AS expired FROM consumed
+         UNION ALL
+         SELECT NULL, NULL, true FROM oauth_states WHERE state_hash = $1 AND expires_at <= now()`,
 });
 const purgeExpired = new PreparedStatement({
   name: 'oauth-states-purge-expired',
@@ -30,21 +41,22 @@ const purgeExpired = new PreparedStatement({
 export class PostgresOAuthStateRepository implements IOAuthStateRepository {
   constructor(@Inject(PG) private readonly db: Db) {}
 
-  async create(
-    stateHash: Buffer,
-    userId: string,
-    ttlSeconds: number,
-    maxPerUser: number,
-  ): Promise<void> {
+  async create(state: NewOAuthState): Promise<void> {
     await this.db.tx('oauth-states-create', async (t) => {
-      await t.none(insertState, [stateHash, userId, ttlSeconds]);
-      await t.none(trimUserStates, [userId, maxPerUser]);
+      await t.none(insertState, [state.stateHash, state.userId, state.accountId, state.ttlSeconds]);
+      await t.none(trimUserStates, [state.userId, state.maxPerUser]);
     });
   }
 
-  async consume(stateHash: Buffer): Promise<string | null> {
-    const row = await this.db.oneOrNone<{ user_id: string }>(consumeState, [stateHash]);
-    return row?.user_id ?? null;
+  async consume(stateHash: Buffer): Promise<ConsumedOAuthState> {
+    const row = await this.db.oneOrNone<{
+      user_id: string | null;
+      account_id: string | null;
+      expired: boolean;
+    }>(consumeState, [stateHash]);
+    if (!row) return { outcome: 'unknown' };
+    if (row.expired || row.user_id === null) return { outcome: 'expired' };
+    return { outcome: 'consumed', userId: row.user_id, accountId: row.account_id };
   }
 
   async purgeExpired(): Promise<number> {

@@ -33,7 +33,7 @@ import {
 } from '@nestjs/swagger';
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import { AccountEventListResponseDto, toAccountEventResponse } from '../dto/account-event.dto';
 import {
   AccountListResponseDto,
@@ -44,7 +44,9 @@ import {
 } from '../dto/account.dto';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import { PageQueryDto } from '../dto/pagination';
-import { InstagramAccountService } from '../services/instagram-account.service';
+import { AccountSyncError } from '../errors/account-sync.error';
+import { AccountSyncService } from '../services/account-sync.service';
+import { AccountService } from '../services/account.service';
 
 const AccountId = () =>
   Param(
@@ -81,7 +83,10 @@ const AccountRoute = (badRequest = 'Malformed id') =>
 @Controller('instagram/accounts')
 @UseGuards(SessionGuard)
 export class InstagramAccountController {
-  constructor(private readonly accounts: InstagramAccountService) {}
+  constructor(
+    private readonly accounts: AccountService,
+    private readonly syncs: AccountSyncService,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -163,7 +168,10 @@ export class InstagramAccountController {
     description: 'Instagram failed or did not answer in time; try again',
   })
   async sync(@AccountId() id: string, @GetUserId() userId: string): Promise<AccountResponseDto> {
-    return toAccountResponse(await this.accounts.syncAccountMetadata(id, userId));
+    const outcome = await this.syncs.sync(id, 'manual', userId);
+    // AccountSyncErrorFilter answers it: 409, 429 with Retry-After, 502 or 404.
+    if (outcome.status !== 'synced') throw AccountSyncError.of(outcome);
+    return toAccountResponse(outcome.account);
   }
 
   @Post(':id/refresh-status')
@@ -179,7 +187,7 @@ export class InstagramAccountController {
     @AccountId() id: string,
     @GetUserId() userId: string,
   ): Promise<AccountStatusResponseDto> {
-    return { status: await this.accounts.refreshAccountStatus(id, userId) };
+    return { status: await this.syncs.refreshAccountStatus(id, userId) };
   }
 
   @Get(':id/events')

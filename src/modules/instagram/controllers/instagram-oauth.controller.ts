@@ -3,7 +3,9 @@ import {
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiCookieAuth,
+  ApiForbiddenResponse,
   ApiFoundResponse,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiQuery,
@@ -15,7 +17,7 @@ import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
-import { SESSION_COOKIE } from '../../auth/session-token';
+import { SESSION_COOKIE } from '../../../common/auth/session-token';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import {
   AuthorizeQueryDto,
@@ -55,7 +57,7 @@ export class InstagramOAuthController {
   @ApiCookieAuth(SESSION_COOKIE)
   @ApiOperation({
     summary: "Start connecting an Instagram account: redirect to Instagram's consent page",
-    description: `Creates a single-use state (10 minutes) bound to the signed-in user and to this browser: the response sets the \`${OAUTH_BINDING_COOKIE}\` cookie, and the callback accepts the state only from a browser that sends it back (an authorize URL opened in another browser, e.g. one sent to somebody else, fails there with 400). \`?format=json\` answers 200 {url} for single-page clients instead of redirecting; it sets the cookie too, so call it from the page's own origin (fetch with credentials) before navigating to the URL.`,
+    description: `Creates a single-use state (10 minutes) bound to the signed-in user and to this browser: the response sets the \`${OAUTH_BINDING_COOKIE}\` cookie, and the callback accepts the state only from a browser that sends it back (an authorize URL opened in another browser, e.g. one sent to somebody else, lands there on \`/?error=invalid_state\`). \`?accountId=<id>\` makes it a reconnect of that account (the caller's own): the state is bound to it, Instagram is asked with \`force_reauth=true\`, and a callback that returns another Instagram account changes nothing and lands on \`/?error=wrong_account\`. \`?format=json\` answers 200 {url} for single-page clients instead of redirecting; it sets the cookie too, so call it from the page's own origin (fetch with credentials) before navigating to the URL.`,
   })
   @ApiFoundResponse({
     description: "Redirect to Instagram's consent page",
@@ -67,7 +69,15 @@ export class InstagramOAuthController {
     headers: { 'Set-Cookie': { description: BINDING_COOKIE_DOC, schema: { type: 'string' } } },
   })
   @ApiUnauthorizedResponse({ type: ErrorResponseDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Unknown query parameter' })
+  @ApiBadRequestResponse({
+    type: ErrorResponseDto,
+    description: 'Unknown query parameter, or a malformed accountId',
+  })
+  @ApiForbiddenResponse({
+    type: ErrorResponseDto,
+    description: "accountId is another user's account; nothing is stored",
+  })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No account with that accountId' })
   async authorize(
     @GetUserId() userId: string,
     @Query() query: AuthorizeQueryDto,
@@ -77,6 +87,7 @@ export class InstagramOAuthController {
     const { url, binding } = await this.connect.startAuthorization(
       userId,
       request.cookies[OAUTH_BINDING_COOKIE],
+      query.accountId,
     );
     // Set again even when reused: its ten minutes restart with the newest state's.
     void reply.setCookie(OAUTH_BINDING_COOKIE, binding, {
@@ -109,7 +120,7 @@ export class InstagramOAuthController {
   @Get('callback')
   @ApiOperation({
     summary: 'Where Instagram sends the person back (no session: the state names the user)',
-    description: `Needs the \`${OAUTH_BINDING_COOKIE}\` cookie that /authorize set in the same browser: without it, or with another browser's, the state is refused with 400 like an unknown one and stays usable by the browser that started it (the cookie is not cleared; it expires by itself). Exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to \`/?connected=<accountId>\`. Instagram or consent failures redirect to \`/?error=<reason>&error_description=<text>\`. Unknown parameters are ignored.`,
+    description: `Needs the \`${OAUTH_BINDING_COOKIE}\` cookie that /authorize set in the same browser. A missing, unknown, used or expired state, or one presented without that cookie or with another browser's, consumes nothing (the state stays usable by the browser that started it; the cookie is not cleared, it expires by itself) and redirects to \`/?error=invalid_state&error_description=<what happened and what to do>\`. Otherwise exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to \`/?connected=<accountId>\`. A reconnect (\`/authorize?accountId=\`) that Instagram answers with another account writes nothing and redirects to \`/?error=wrong_account\` with a sentence naming both usernames. Instagram or consent failures redirect to \`/?error=<reason>&error_description=<text>\`. Unknown parameters are ignored.`,
   })
   // Decorators apply bottom-up: listed in reverse so the document reads code, state, error….
   @ApiQuery({ name: 'error_description', required: false })
@@ -122,11 +133,12 @@ export class InstagramOAuthController {
     description: 'Authorization code (1 hour, single use)',
   })
   @ApiFoundResponse({
-    description: 'To `/?connected=<accountId>` or `/?error=…&error_description=…`',
+    description:
+      'To `/?connected=<accountId>` or `/?error=…&error_description=…` (`invalid_state`, `wrong_account`, `access_denied`, …)',
   })
   @ApiBadRequestResponse({
     type: ErrorResponseDto,
-    description: `Missing, unknown, used or expired state; a state started in another browser (no \`${OAUTH_BINDING_COOKIE}\` cookie, or another one); or a parameter too long`,
+    description: 'A parameter repeated or too long (nothing a browser sends on its own)',
   })
   async callback(
     // An interface type: the global pipe, which refuses unknown parameters, leaves it alone.

@@ -19,6 +19,13 @@ import {
   InstagramAccountType,
   SocialPlatform,
 } from '../../../domain/entities/client-account.entity';
+import {
+  codeLabel,
+  LOCAL_ERROR_CODES,
+  storedCodeFamily,
+  tokenInvalidReason,
+  tokenReasonClause,
+} from '../../../domain/instagram/meta-codes';
 
 /** Instagram's own rule for usernames; also well inside the 255-character column. */
 export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
@@ -208,22 +215,6 @@ export function toAccountResponse(account: ClientAccount, now = new Date()): Acc
   };
 }
 
-const TOKEN_SUBCODE_TEXT: Readonly<Record<string, string>> = {
-  '458': 'the app was removed from the account',
-  '459': 'the account is checkpointed (log in on Instagram to fix it)',
-  '460': 'the password was changed',
-  '463': 'the token expired',
-  '464': 'the user is not confirmed',
-  '467': 'the token is invalid',
-  '492': 'the user has no role on the Page',
-  '493': 'the account has been inactive too long',
-};
-
-function isPermissionCode(code: string): boolean {
-  const n = Number(code);
-  return ['3', '10', '25', '368'].includes(code) || (n >= 200 && n <= 299);
-}
-
 /** "14:05 UTC" when `now` is given and within a day of it, else "2025-06-01 14:05 UTC". */
 export function formatUtc(date: Date, now?: Date): string {
   const [day, time] = date.toISOString().split('T') as [string, string];
@@ -236,18 +227,17 @@ export function formatUtc(date: Date, now?: Date): string {
 /** The sentence the accounts page shows under a non-active account. */
 export function describeAccountStatus(account: ClientAccount, now: Date): string | null {
   const details = account.metadata.errorDetails;
-  const codes = details ? `${details.code}${details.subcode ? `/${details.subcode}` : ''}` : '';
+  const codes = details ? codeLabel(details.code, details.subcode) : '';
+  const family = details ? storedCodeFamily(details.code, details.subcode) : undefined;
   switch (account.status) {
     case AccountStatus.ACTIVE:
       return null;
     case AccountStatus.TOKEN_EXPIRED:
-      if (details?.code === '190' || details?.code === '102') {
-        const why =
-          (details.subcode && TOKEN_SUBCODE_TEXT[details.subcode]) ||
-          'the token is no longer valid';
+      if (details && family === 'token_invalid') {
+        const why = tokenReasonClause(tokenInvalidReason(details.subcode));
         return `Instagram says ${why} (${codes}). Reconnect the account.`;
       }
-      if (details?.code === 'NO_TOKEN') {
+      if (details?.code === LOCAL_ERROR_CODES.NO_TOKEN) {
         return 'No Instagram token is stored for this account. Reconnect the account.';
       }
       if (account.tokenExpiresAt && account.tokenExpiresAt.getTime() <= now.getTime()) {
@@ -262,18 +252,18 @@ export function describeAccountStatus(account: ClientAccount, now: Date): string
     }
     case AccountStatus.ERROR:
       if (!details) return 'The last sync failed. Try syncing again.';
-      if (details.code === 'TIMEOUT') {
+      if (details.code === LOCAL_ERROR_CODES.TIMEOUT) {
         return 'The last sync failed: Instagram did not answer in time. Try syncing again.';
       }
-      if (details.code === 'NETWORK') {
+      if (details.code === LOCAL_ERROR_CODES.NETWORK) {
         return 'The last sync failed: Instagram could not be reached. Try syncing again.';
       }
-      if (isPermissionCode(details.code)) {
+      if (family === 'permission') {
         return `Instagram refused a permission this account needs (${codes}). Reconnect the account and grant the requested permissions.`;
       }
       return `The last sync failed: Instagram answered with error ${codes} (${details.message}). Try syncing again.`;
     case AccountStatus.DISCONNECTED:
-      if (details?.code === 'DEAUTHORIZED') {
+      if (details?.code === LOCAL_ERROR_CODES.DEAUTHORIZED) {
         return 'The app was removed from this Instagram account. Reconnect the account to use it again.';
       }
       return 'Disconnected: syncing is paused. Reconnect the account to resume.';

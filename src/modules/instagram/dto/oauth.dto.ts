@@ -1,6 +1,6 @@
 import { ValidationPipe } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 
 export class AuthorizeQueryDto {
   @ApiPropertyOptional({
@@ -10,6 +10,15 @@ export class AuthorizeQueryDto {
   @IsOptional()
   @IsIn(['json'])
   format?: 'json';
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description:
+      "Reconnect this account (the caller's own): the callback accepts only the same Instagram account, and Instagram is asked to choose the account again (`force_reauth=true`)",
+  })
+  @IsOptional()
+  @IsUUID('all', { message: 'accountId must be a UUID (an account id)' })
+  accountId?: string;
 }
 
 /** The callback's query once validated. An interface on purpose: see {@link permissive}. */

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
-import { AccountStatus } from '../../../domain/entities/client-account.entity';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
@@ -10,7 +9,7 @@ import { TokenVault } from '../../../infrastructure/crypto/token-vault';
 import { ApiUsageRecorder } from '../../../infrastructure/instagram/api-usage.recorder';
 import { MIN_TOKEN_AGE_FOR_REFRESH_MS } from '../../../infrastructure/instagram';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { InstagramAccountService } from '../services/instagram-account.service';
+import { AccountStatusService } from '../services/account-status.service';
 import { accountJobKey } from './job-failure';
 
 /** Long-lived tokens last 60 days; a week's margin survives a few days of failed refreshes. */
@@ -49,7 +48,7 @@ export class AccountSweepsProcessor {
   private readonly logger: Logger;
 
   constructor(
-    private readonly accounts: InstagramAccountService,
+    private readonly status: AccountStatusService,
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accountRepository: IClientAccountRepository,
     private readonly vault: TokenVault,
     private readonly queue: JobQueue,
@@ -77,11 +76,7 @@ export class AccountSweepsProcessor {
       const token = await this.vault.metadata(account.id);
       if (!token || token.tokenType !== 'long_lived' || token.expiresAt === null) continue;
       if (token.expiresAt.getTime() <= now.getTime()) {
-        await this.accounts.markStatus(account.id, AccountStatus.TOKEN_EXPIRED, {
-          code: 'TOKEN_EXPIRED',
-          message: `The Instagram token expired on ${token.expiresAt.toISOString()}`,
-          reason: 'token_expired_by_date',
-        });
+        await this.status.markTokenExpired(account.id, token.expiresAt);
         expired++;
         continue;
       }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { type Job, JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { InstagramAccountService } from '../services/instagram-account.service';
+import { AccountSyncService } from '../services/account-sync.service';
 import { requeueAt, settleFailure } from './job-failure';
 
 /**
@@ -16,7 +16,7 @@ export class AccountSyncProcessor {
   private readonly logger: Logger;
 
   constructor(
-    private readonly accounts: InstagramAccountService,
+    private readonly syncs: AccountSyncService,
     private readonly queue: JobQueue,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -25,7 +25,7 @@ export class AccountSyncProcessor {
 
   async handle(job: Job<'account.sync'>): Promise<void> {
     const { accountId, reason } = job.data;
-    const outcome = await this.accounts.performSync(accountId, reason);
+    const outcome = await this.syncs.sync(accountId, reason);
     let requeued: { startAfter: Date; queued: boolean } | undefined;
     if (outcome.status === 'skipped') {
       const until = outcome.account?.metadata.rateLimitedUntil;

@@ -1,46 +1,9 @@
-import { TokenDecryptionError } from '../../../infrastructure/crypto/token-cipher';
 import type { JobPayloads } from '../../../infrastructure/jobs/job-names';
 import type { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import {
-  InstagramApiError,
-  InstagramRateLimitError,
-  TokenRefreshNotAllowedError,
-} from '../../../infrastructure/instagram';
+import { classifyFailure } from '../services/account-failure';
 
 /** Spread re-scheduled jobs so accounts blocked by one app-wide limit do not all wake at once. */
 export const RESCHEDULE_JITTER_MS = 30_000;
-
-export type FailureHandling =
-  /** Throw: pg-boss retries with backoff (its retry budget is spent). */
-  | { action: 'retry' }
-  /** Complete this job and queue a new one for when Meta's limit lifts (no retry spent). */
-  | { action: 'reschedule'; at: Date }
-  /** Complete: retrying cannot help; the account's status already says what is wrong. */
-  | { action: 'give_up' };
-
-/**
- * What a job does about a failure its service reported, by error type. Instagram's transient
- * failures (5xx, codes 1/2, network, timeouts) and anything unexpected (the database, a bug)
- * are retried; a dead token, a missing permission, a refused request or an unreadable stored
- * token is not.
- */
-export function handlingOf(error: unknown): FailureHandling {
-  if (error instanceof InstagramRateLimitError) return { action: 'reschedule', at: error.resetAt };
-  if (error instanceof InstagramApiError) {
-    switch (error.kind) {
-      case 'transient':
-      case 'network':
-      case 'timeout':
-        return { action: 'retry' };
-      default:
-        return { action: 'give_up' };
-    }
-  }
-  if (error instanceof TokenRefreshNotAllowedError || error instanceof TokenDecryptionError) {
-    return { action: 'give_up' };
-  }
-  return { action: 'retry' };
-}
 
 /** `at` plus up to {@link RESCHEDULE_JITTER_MS}, and never in the past. */
 export function withJitter(at: Date, now: Date = new Date()): Date {
@@ -80,8 +43,11 @@ export async function requeueAt<N extends AccountJobName>(
 }
 
 /**
- * Acts on a failure the service reported: queues the job again for when a rate limit lifts
- * (returning when), throws a RetryableJobError for pg-boss to retry, or ends the job.
+ * Acts on a failure the service reported, as the failure classifier decides (account-failure.ts):
+ * Instagram's transient failures (5xx, codes 1/2, network, timeouts) and anything unexpected
+ * (the database, a bug) throw a RetryableJobError for pg-boss to retry; a rate limit queues the
+ * job again for when it lifts (returning when); a dead token, a missing permission, a refused
+ * request or an unreadable stored token end the job: the account's status already says why.
  */
 export async function settleFailure<N extends AccountJobName>(
   queue: JobQueue,
@@ -89,12 +55,12 @@ export async function settleFailure<N extends AccountJobName>(
   data: JobPayloads[N],
   error: unknown,
 ): Promise<{ startAfter: Date; queued: boolean } | undefined> {
-  const handling = handlingOf(error);
-  if (handling.action === 'reschedule') return requeueAt(queue, name, data, handling.at);
-  if (handling.action === 'retry') {
-    throw new RetryableJobError(
-      error instanceof Error ? `${error.name}: ${error.message}` : `${name} failed`,
-    );
+  const failure = classifyFailure(error);
+  if (failure.job === 'reschedule' && failure.retryAt) {
+    return requeueAt(queue, name, data, failure.retryAt);
   }
-  return undefined;
+  if (failure.job === 'give_up') return undefined;
+  throw new RetryableJobError(
+    error instanceof Error ? `${error.name}: ${error.message}` : `${name} failed`,
+  );
 }

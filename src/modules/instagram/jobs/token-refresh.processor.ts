@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { type Job, JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { InstagramAccountService } from '../services/instagram-account.service';
+import { AccountTokenService } from '../services/account-token.service';
 import { settleFailure } from './job-failure';
 
 /**
@@ -15,7 +15,7 @@ export class TokenRefreshProcessor {
   private readonly logger: Logger;
 
   constructor(
-    private readonly accounts: InstagramAccountService,
+    private readonly tokens: AccountTokenService,
     private readonly queue: JobQueue,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -23,7 +23,7 @@ export class TokenRefreshProcessor {
   }
 
   async handle(job: Job<'account.refresh-token'>): Promise<void> {
-    const outcome = await this.accounts.refreshToken(job.data.accountId);
+    const outcome = await this.tokens.refreshToken(job.data.accountId);
     if (outcome.status !== 'failed') return;
     const requeued = await settleFailure(
       this.queue,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BadRequestException, ConflictException, Inject, Injectable } from '@nestjs/common';
+import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { loggableError } from '../../../common/logging/loggable-error';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
@@ -7,13 +7,24 @@ import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
 import { mapInstagramAccountType } from '../../../domain/entities/client-account.entity';
 import {
+  CLIENT_ACCOUNT_REPOSITORY,
+  type IClientAccountRepository,
+} from '../../../domain/repositories/client-account.repository.interface';
+import {
   type IOAuthStateRepository,
   OAUTH_STATE_REPOSITORY,
 } from '../../../domain/repositories/oauth-state.repository.interface';
-import { BASE_SCOPE, InstagramApiError, InstagramClient } from '../../../infrastructure/instagram';
+import {
+  BASE_SCOPE,
+  InstagramApiError,
+  InstagramClient,
+  type InstagramProfile,
+} from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
 import type { OAuthCallbackQuery } from '../dto/oauth.dto';
-import { InstagramAccountService } from './instagram-account.service';
+import { loadAccount } from './account-access';
+import { connectFailureOf } from './account-failure';
+import { AccountService } from './account.service';
 
 /** Meta's dialog gives the person time to log in; ten minutes is plenty and limits replays. */
 export const OAUTH_STATE_TTL_SECONDS = 600;
@@ -46,12 +57,29 @@ export const CONNECT_FAILURES = {
   permission_denied: 'The Instagram account did not grant the permissions ssell needs.',
   instagram_error: 'Instagram answered with an error. Please try again.',
   account_in_use: 'This Instagram account is already connected to another ssell user.',
+  account_removed:
+    'The account you were reconnecting was removed in the meantime. Nothing was changed: connect it again if you still want it.',
   server_error: 'Something went wrong on our side while connecting. Please try again.',
 } as const;
 export type ConnectFailure = keyof typeof CONNECT_FAILURES;
 
+/** Used, never issued, malformed or missing: nobody can tell which, so one sentence for all. */
 export const INVALID_STATE_MESSAGE =
-  'This connect link is invalid, already used or expired. Start again from the accounts page.';
+  'This connect was already used or is not valid (for example after going back to Instagram and pressing Allow again). Nothing was changed: check your accounts, or press Connect to start again.';
+export const EXPIRED_STATE_MESSAGE = `This connect expired: it has to be finished within ${OAUTH_STATE_TTL_SECONDS / 60} minutes. Nothing was changed: press Connect (or Reconnect) to start again.`;
+
+/**
+ * No binding cookie at all: the connect started at another address than PUBLIC_URL (127.0.0.1
+ * against localhost, say: the cookie belongs to the other host) or in another browser.
+ */
+export function missingBindingMessage(publicUrl: string): string {
+  return `This browser cannot finish this connect: it was started in another browser, or at another address than ${publicUrl} (for example 127.0.0.1 instead of localhost). Nothing was changed: open ${publicUrl}, sign in and connect from there.`;
+}
+
+/** A reconnect of one account that Instagram answered with another. */
+export function wrongAccountMessage(expected: string, approved: string): string {
+  return `This reconnect was for @${expected}, but Instagram approved @${approved}. Nothing was changed: log in to Instagram as @${expected} (or choose it on Instagram's page), then press Reconnect again.`;
+}
 
 /** What `oauth_states` stores: the state alone is useless without the browser's binding. */
 function hashState(state: string, binding: string): Buffer {
@@ -60,33 +88,12 @@ function hashState(state: string, binding: string): Buffer {
 
 const randomToken = (): string => randomBytes(32).toString('base64url');
 
-function failureOf(error: InstagramApiError): ConnectFailure {
-  switch (error.kind) {
-    case 'rate_limited':
-      return 'rate_limited';
-    case 'transient':
-    case 'network':
-    case 'timeout':
-      return 'instagram_unavailable';
-    case 'token_invalid':
-      return 'authorization_failed';
-    case 'permission':
-      return 'permission_denied';
-    case 'bad_request':
-    case 'not_found':
-      // The code exchange answers "Matching code was not found or was already used" this way.
-      return error.operation === 'exchangeCode' ? 'code_rejected' : 'instagram_error';
-    case 'unknown':
-      return 'instagram_error';
-  }
-}
-
 /**
- * IG-001, the connect: a single-use state bound to the user who starts it and to their browser
- * (the `ssell_oauth` cookie), then code → short-lived token → long-lived token → profile → one
- * transaction that creates (or re-activates) the account, stores the token and queues its first
- * sync. Nothing is written before that transaction, so a failure anywhere earlier leaves no
- * partial rows.
+ * IG-001, the connect: a single-use state bound to the user who starts it, to their browser
+ * (the `ssell_oauth` cookie) and, for a reconnect, to the account, then code → short-lived token
+ * → long-lived token → profile → one transaction that creates (or re-activates) the account,
+ * stores the token and queues its first sync. Nothing is written before that transaction, so a
+ * failure anywhere earlier (a reconnect answered with another account included) leaves no rows.
  */
 @Injectable()
 export class InstagramConnectService {
@@ -94,10 +101,11 @@ export class InstagramConnectService {
 
   constructor(
     @Inject(OAUTH_STATE_REPOSITORY) private readonly states: IOAuthStateRepository,
+    @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly clientAccounts: IClientAccountRepository,
     @Inject(INSTAGRAM_CLIENT) private readonly client: InstagramClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
-    private readonly accounts: InstagramAccountService,
+    private readonly accounts: AccountService,
   ) {
     this.logger = logger.child({ component: 'instagram-connect' });
   }
@@ -106,23 +114,30 @@ export class InstagramConnectService {
    * Instagram's consent page for a new state of `userId`, bound to the browser's `binding` (the
    * `ssell_oauth` cookie it sent). A missing or malformed binding is replaced by a fresh one; a
    * well-formed one is kept, so several tabs of one browser can connect at once. The caller sets
-   * the returned binding as the cookie.
+   * the returned binding as the cookie. With `accountId` it is a reconnect of that account (the
+   * user's own: 404 unknown, 403 another user's): the state remembers it, and Instagram is asked
+   * to let the person choose the account again.
    */
   async startAuthorization(
     userId: string,
     currentBinding: string | undefined,
+    accountId?: string,
   ): Promise<{ url: string; binding: string }> {
+    // The user's own account, or 404 (none) / 403 (another user's), as every account route.
+    if (accountId !== undefined) await loadAccount(this.clientAccounts, accountId, userId);
     // Expired states are useless; removing them here keeps the table small without a job.
     await this.states.purgeExpired();
     const binding = isWellFormedBinding(currentBinding) ? currentBinding : randomToken();
     const state = randomToken();
-    await this.states.create(
-      hashState(state, binding),
+    await this.states.create({
+      stateHash: hashState(state, binding),
       userId,
-      OAUTH_STATE_TTL_SECONDS,
-      MAX_OAUTH_STATES_PER_USER,
-    );
-    return { url: this.client.buildAuthorizeUrl({ state }), binding };
+      accountId: accountId ?? null,
+      ttlSeconds: OAUTH_STATE_TTL_SECONDS,
+      maxPerUser: MAX_OAUTH_STATES_PER_USER,
+    });
+    const url = this.client.buildAuthorizeUrl({ state, forceReauth: accountId !== undefined });
+    return { url, binding };
   }
 
   info(): { demo: boolean; scopes: string[] } {
@@ -133,16 +148,18 @@ export class InstagramConnectService {
   }
 
   /**
-   * Instagram's redirect back, with the `ssell_oauth` cookie the browser sent (`binding`). A
-   * missing, unknown, used or expired state, or one started in another browser (no binding, or
-   * another one), is a 400 (nobody to send anywhere) and consumes nothing; everything after the
-   * state is accepted ends in a redirect to the accounts page.
+   * Instagram's redirect back, with the `ssell_oauth` cookie the browser sent (`binding`); always
+   * the page to send the browser to. A missing, unknown, used or expired state, or one started in
+   * another browser (no binding, or another one), consumes nothing and lands on the page with
+   * `error=invalid_state` and what to do: a person's browser is mid-flow here.
    */
   async completeAuthorization(
     query: OAuthCallbackQuery,
     binding: string | undefined,
   ): Promise<string> {
-    const userId = await this.consumeState(query.state, binding);
+    const accepted = await this.consumeState(query.state, binding);
+    if (typeof accepted === 'string') return accepted;
+    const { userId, accountId } = accepted;
     if (query.error !== undefined) {
       this.logger.info({ userId, error: query.error.slice(0, 64) }, 'Instagram consent not given');
       return this.failed(
@@ -157,6 +174,10 @@ export class InstagramConnectService {
       const short = await this.client.exchangeCode(code);
       const long = await this.client.exchangeForLongLivedToken(short.accessToken);
       const profile = await this.client.getProfile(long.accessToken);
+      if (accountId !== null) {
+        const refusal = await this.refuseOtherAccount(userId, accountId, profile);
+        if (refusal) return refusal;
+      }
       const { account } = await this.accounts.createAccount(
         userId,
         {
@@ -191,7 +212,7 @@ export class InstagramConnectService {
       if (error instanceof InstagramApiError) {
         // toLog() carries no token or code: the client scrubs its messages.
         this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
-        return this.failed(failureOf(error));
+        return this.failed(connectFailureOf(error));
       }
       if (error instanceof ConflictException) {
         this.logger.info({ userId }, 'Instagram account already connected by another user');
@@ -206,18 +227,54 @@ export class InstagramConnectService {
     }
   }
 
+  /**
+   * A reconnect is for one account: Instagram answering with another (the person was logged in
+   * as someone else, or chose another) must not attach that one and leave this one broken. The
+   * landing page that says so, or `null` when the profile is the bound account's.
+   */
+  private async refuseOtherAccount(
+    userId: string,
+    accountId: string,
+    profile: InstagramProfile,
+  ): Promise<string | null> {
+    const bound = await this.clientAccounts.findById(accountId);
+    if (!bound || bound.userId !== userId) {
+      this.logger.info({ userId, accountId }, 'Reconnected account was removed meanwhile');
+      return this.failed('account_removed');
+    }
+    if (bound.platformAccountId === profile.userId) return null;
+    this.logger.info({ userId, accountId }, 'Reconnect approved another Instagram account');
+    return this.landing({
+      error: 'wrong_account',
+      error_description: wrongAccountMessage(bound.username, profile.username),
+    });
+  }
+
+  /** The state's user and account, or the page that says why the state is refused. */
   private async consumeState(
     state: string | undefined,
     binding: string | undefined,
-  ): Promise<string> {
+  ): Promise<{ userId: string; accountId: string | null } | string> {
+    if (binding === undefined)
+      return this.invalidState(missingBindingMessage(this.config.publicUrl));
     // Only the hash of both is looked up: a state presented without its browser's binding matches
     // no row, so it stays usable by the browser that started it.
-    const userId =
-      state !== undefined && TOKEN_SHAPE.test(state) && isWellFormedBinding(binding)
-        ? await this.states.consume(hashState(state, binding))
-        : null;
-    if (!userId) throw new BadRequestException(INVALID_STATE_MESSAGE);
-    return userId;
+    if (state === undefined || !TOKEN_SHAPE.test(state) || !isWellFormedBinding(binding)) {
+      return this.invalidState(INVALID_STATE_MESSAGE);
+    }
+    const found = await this.states.consume(hashState(state, binding));
+    switch (found.outcome) {
+      case 'consumed':
+        return { userId: found.userId, accountId: found.accountId };
+      case 'expired':
+        return this.invalidState(EXPIRED_STATE_MESSAGE);
+      case 'unknown':
+        return this.invalidState(INVALID_STATE_MESSAGE);
+    }
+  }
+
+  private invalidState(description: string): string {
+    return this.landing({ error: 'invalid_state', error_description: description });
   }
 
   private failed(reason: ConnectFailure): string {

@@ -6,6 +6,7 @@ import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
 import { AccountStatus } from '../../../domain/entities/client-account.entity';
+import { LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
 import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
@@ -22,7 +23,7 @@ import {
 import { TokenVault } from '../../../infrastructure/crypto/token-vault';
 import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
-import { InstagramAccountService } from './instagram-account.service';
+import { AccountStatusService } from './account-status.service';
 import {
   SignedRequestError,
   type SignedRequestPayload,
@@ -76,7 +77,7 @@ export class MetaCallbacksService {
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
     @Inject(DATA_DELETION_REPOSITORY) private readonly deletions: IDataDeletionRepository,
     private readonly vault: TokenVault,
-    private readonly accounts: InstagramAccountService,
+    private readonly status: AccountStatusService,
   ) {
     this.logger = logger.child({ component: 'meta-callbacks' });
   }
@@ -94,11 +95,11 @@ export class MetaCallbacksService {
         const token = await this.vault.metadata(account.id, t);
         if (token && this.grantedAfter(token.issuedAt, payload)) return false;
         await this.vault.destroy(account.id, t);
-        await this.accounts.markStatus(
+        await this.status.markStatus(
           account.id,
           AccountStatus.DISCONNECTED,
           {
-            code: 'DEAUTHORIZED',
+            code: LOCAL_ERROR_CODES.DEAUTHORIZED,
             message: 'The person removed the app in Instagram settings',
             reason: 'deauthorized',
           },

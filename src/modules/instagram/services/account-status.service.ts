@@ -1,0 +1,202 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { ROOT_LOGGER } from '../../../common/logging/logging.module';
+import { AccountEventType } from '../../../domain/entities/account-event.entity';
+import {
+  type AccountErrorDetails,
+  type AccountMetadata,
+  AccountStatus,
+  type ClientAccount,
+} from '../../../domain/entities/client-account.entity';
+import { LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
+import {
+  ACCOUNT_EVENT_REPOSITORY,
+  type IAccountEventRepository,
+} from '../../../domain/repositories/account-event.repository.interface';
+import {
+  CLIENT_ACCOUNT_REPOSITORY,
+  type IClientAccountRepository,
+} from '../../../domain/repositories/client-account.repository.interface';
+import type { Queryable } from '../../../domain/repositories/queryable';
+import { PG } from '../../../infrastructure/database/database.module';
+import { classifyFailure, failureDetails } from './account-failure';
+import type { Transactions } from './account-ports';
+import { clip } from './account-profile';
+
+export interface StatusDetail {
+  /** Meta's code as a string ("190") or ours ("DEAUTHORIZED", "TOKEN_EXPIRED", …). */
+  code?: string;
+  subcode?: string;
+  message?: string;
+  rateLimitedUntil?: Date;
+  /** Short machine word for the status_changed event; defaults to `message`. */
+  reason?: string;
+}
+
+export interface StatusChange {
+  errorDetails?: AccountErrorDetails | undefined;
+  rateLimitedUntil?: Date | undefined;
+  reason?: string | undefined;
+  /** Syncs and status checks must not undo a disconnect that happened while they ran. */
+  keepDisconnected?: boolean;
+}
+
+const MAX_STORED_MESSAGE = 500;
+
+/**
+ * An account's status and the marks that explain it (`metadata.errorDetails`, `rateLimitedUntil`),
+ * written under the row lock, with a `status_changed` event exactly when the status changes.
+ * Every path that sets a status goes through `applyStatus`.
+ */
+@Injectable()
+export class AccountStatusService {
+  private readonly logger: Logger;
+
+  constructor(
+    @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
+    @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
+    @Inject(PG) private readonly db: Transactions,
+    @Inject(ROOT_LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'instagram-accounts' });
+  }
+
+  /**
+   * Sets the status (and its marks) and appends `status_changed` only when the status really
+   * changes. `active` clears both marks. Pass `tx` to make it part of the caller's transaction.
+   * No-op for an unknown account.
+   */
+  async markStatus(
+    accountId: string,
+    status: AccountStatus,
+    detail: StatusDetail = {},
+    tx?: Queryable,
+  ): Promise<void> {
+    const change: StatusChange = {
+      reason: detail.reason ?? detail.message,
+      rateLimitedUntil: detail.rateLimitedUntil,
+      errorDetails:
+        detail.code !== undefined || detail.message !== undefined
+          ? {
+              code: detail.code ?? status.toUpperCase(),
+              message: clip(detail.message, MAX_STORED_MESSAGE) ?? `Account is ${status}`,
+              timestamp: new Date(),
+              ...(detail.subcode !== undefined ? { subcode: detail.subcode } : {}),
+            }
+          : undefined,
+    };
+    await this.inTx(tx, 'accounts-mark-status', (t) =>
+      this.applyStatus(t, accountId, status, change),
+    );
+  }
+
+  /** A token past its expiry date: `token_expired`, known without asking Instagram. */
+  async markTokenExpired(accountId: string, expiresAt: Date, tx?: Queryable): Promise<void> {
+    await this.markStatus(
+      accountId,
+      AccountStatus.TOKEN_EXPIRED,
+      {
+        code: LOCAL_ERROR_CODES.TOKEN_EXPIRED,
+        message: `The Instagram token expired on ${expiresAt.toISOString()}`,
+        reason: 'token_expired_by_date',
+      },
+      tx,
+    );
+  }
+
+  /**
+   * A failed call to Instagram, recorded as the classifier says (token_expired, rate_limited
+   * until the reset, or error). A disconnect made meanwhile stands. Null for an unknown account.
+   */
+  async recordFailure(
+    accountId: string,
+    error: unknown,
+    token: string | undefined,
+    tag: string,
+  ): Promise<ClientAccount | null> {
+    const failure = classifyFailure(error);
+    return this.db.tx(tag, (tx) =>
+      this.applyStatus(tx, accountId, failure.status, {
+        errorDetails: failureDetails(error, new Date(), token),
+        rateLimitedUntil: failure.retryAt,
+        reason: failure.reason,
+        keepDisconnected: true,
+      }),
+    );
+  }
+
+  /** The status write every path shares, inside `tx`. Null when the account no longer exists. */
+  async applyStatus(
+    tx: Queryable,
+    accountId: string,
+    status: AccountStatus,
+    change: StatusChange,
+  ): Promise<ClientAccount | null> {
+    const current = await this.accounts.findByIdForUpdate(accountId, tx);
+    if (!current) return null;
+    if (
+      change.keepDisconnected &&
+      current.status === AccountStatus.DISCONNECTED &&
+      status !== AccountStatus.DISCONNECTED
+    ) {
+      return current;
+    }
+    const statusChanges = current.status !== status;
+    const metadata = nextMetadata(current, status, change, statusChanges);
+    if (!statusChanges && JSON.stringify(metadata) === JSON.stringify(current.metadata)) {
+      return current;
+    }
+    const updated = await this.accounts.update(accountId, { status, metadata }, tx);
+    if (statusChanges) {
+      const details = change.errorDetails;
+      await this.events.append(
+        {
+          accountId,
+          userId: current.userId,
+          type: AccountEventType.STATUS_CHANGED,
+          data: {
+            from: current.status,
+            to: status,
+            ...(details ? { code: details.code } : {}),
+            ...(details?.subcode !== undefined ? { subcode: details.subcode } : {}),
+            ...(change.reason !== undefined ? { reason: change.reason } : {}),
+          },
+        },
+        tx,
+      );
+      this.logger.info(
+        { accountId, from: current.status, to: status, code: details?.code },
+        'Instagram account status changed',
+      );
+    }
+    return updated;
+  }
+
+  private async inTx<T>(
+    tx: Queryable | undefined,
+    tag: string,
+    work: (tx: Queryable) => Promise<T>,
+  ): Promise<T> {
+    return tx ? work(tx) : this.db.tx(tag, work);
+  }
+}
+
+/** `active` clears both marks; another status keeps, replaces or drops them. */
+function nextMetadata(
+  current: ClientAccount,
+  status: AccountStatus,
+  change: StatusChange,
+  statusChanges: boolean,
+): AccountMetadata {
+  const metadata: AccountMetadata = { ...current.metadata };
+  if (status === AccountStatus.ACTIVE) {
+    delete metadata.errorDetails;
+    delete metadata.rateLimitedUntil;
+    return metadata;
+  }
+  if (change.errorDetails) metadata.errorDetails = change.errorDetails;
+  else if (statusChanges) delete metadata.errorDetails;
+  if (status !== AccountStatus.RATE_LIMITED) delete metadata.rateLimitedUntil;
+  else if (change.rateLimitedUntil) metadata.rateLimitedUntil = change.rateLimitedUntil;
+  return metadata;
+}

@@ -1,0 +1,211 @@
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { ROOT_LOGGER } from '../../../common/logging/logging.module';
+import { AccountEventType } from '../../../domain/entities/account-event.entity';
+import {
+  type AccountMetadata,
+  AccountStatus,
+  type ClientAccount,
+} from '../../../domain/entities/client-account.entity';
+import { LOCAL_ERROR_CODES } from '../../../domain/instagram/meta-codes';
+import {
+  ACCOUNT_EVENT_REPOSITORY,
+  type IAccountEventRepository,
+} from '../../../domain/repositories/account-event.repository.interface';
+import {
+  CLIENT_ACCOUNT_REPOSITORY,
+  type IClientAccountRepository,
+} from '../../../domain/repositories/client-account.repository.interface';
+import { PG } from '../../../infrastructure/database/database.module';
+import type { InstagramProfile } from '../../../infrastructure/instagram';
+import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
+import type { JobPayloads } from '../../../infrastructure/jobs/job-names';
+import { loadAccount } from './account-access';
+import { logFailure } from './account-failure';
+import type { AccountInstagramCalls, Transactions } from './account-ports';
+import {
+  changedFields,
+  pictureExpiresAt,
+  profileFields,
+  rateLimitedUntil,
+} from './account-profile';
+import { AccountStatusService } from './account-status.service';
+import { AccountTokenService } from './account-token.service';
+
+/** `manual` is a person's POST /:id/sync; the others are the `account.sync` job's. */
+export type SyncReason = JobPayloads['account.sync']['reason'];
+
+export type SyncSkipReason = 'not_found' | 'no_token' | 'disconnected' | 'rate_limited';
+
+export type SyncOutcome =
+  | { status: 'synced'; account: ClientAccount }
+  | { status: 'failed'; account: ClientAccount; error: unknown }
+  | { status: 'skipped'; reason: SyncSkipReason; account?: ClientAccount };
+
+/**
+ * Asks Instagram about an account: the sync (profile, counts and status) and the status check
+ * (status only). Reads, calls Instagram with no transaction open, then writes under the row lock.
+ * Instagram's failures are recorded on the account and returned, never thrown.
+ */
+@Injectable()
+export class AccountSyncService {
+  private readonly logger: Logger;
+
+  constructor(
+    @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
+    @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
+    @Inject(INSTAGRAM_CLIENT) private readonly client: AccountInstagramCalls,
+    @Inject(PG) private readonly db: Transactions,
+    private readonly status: AccountStatusService,
+    private readonly tokens: AccountTokenService,
+    @Inject(ROOT_LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'instagram-accounts' });
+  }
+
+  /**
+   * The one sync, for a person's request and for the job alike; `reason` says which. With
+   * `userId` (a person's request) the account must be theirs: 404 / 403 before anything else.
+   * Without, an unknown account is a `not_found` skip.
+   */
+  async sync(accountId: string, reason: SyncReason, userId?: string): Promise<SyncOutcome> {
+    let account: ClientAccount;
+    if (userId !== undefined) {
+      account = await loadAccount(this.accounts, accountId, userId);
+    } else {
+      const found = await this.accounts.findById(accountId);
+      if (!found) return { status: 'skipped', reason: 'not_found' };
+      account = found;
+    }
+    if (account.status === AccountStatus.DISCONNECTED) {
+      return { status: 'skipped', reason: 'disconnected', account };
+    }
+    if (rateLimitedUntil(account, new Date())) {
+      return { status: 'skipped', reason: 'rate_limited', account };
+    }
+    const token = await this.tokens.readToken(account.id);
+    if (!token) return { status: 'skipped', reason: 'no_token', account };
+
+    let profile: InstagramProfile;
+    try {
+      profile = await this.client.getProfile(token.accessToken);
+    } catch (error) {
+      const { accessToken } = token;
+      logFailure(
+        this.logger,
+        'Instagram account sync failed',
+        account.id,
+        error,
+        accessToken,
+        reason,
+      );
+      const updated = await this.status.recordFailure(
+        account.id,
+        error,
+        accessToken,
+        'accounts-sync-failure',
+      );
+      if (!updated) return { status: 'skipped', reason: 'not_found' };
+      return { status: 'failed', account: updated, error };
+    }
+    return this.applyProfile(account.id, profile, reason);
+  }
+
+  /**
+   * The spec's status check: a token past its expiry is `token_expired` without asking
+   * Instagram; otherwise one live profile call decides. A disconnected account stays so (only a
+   * reconnect re-activates it) and a rate-limited one is not called before its limit lifts.
+   */
+  async refreshAccountStatus(accountId: string, userId?: string): Promise<AccountStatus> {
+    const account = await loadAccount(this.accounts, accountId, userId);
+    if (account.status === AccountStatus.DISCONNECTED) return account.status;
+    const now = new Date();
+    if (account.tokenExpiresAt && account.tokenExpiresAt.getTime() <= now.getTime()) {
+      await this.status.markTokenExpired(accountId, account.tokenExpiresAt);
+      return AccountStatus.TOKEN_EXPIRED;
+    }
+    if (rateLimitedUntil(account, now)) return AccountStatus.RATE_LIMITED;
+    const token = await this.tokens.readToken(accountId);
+    if (!token) {
+      await this.status.markStatus(accountId, AccountStatus.TOKEN_EXPIRED, {
+        code: LOCAL_ERROR_CODES.NO_TOKEN,
+        message: 'No Instagram token is stored for this account',
+        reason: 'no_token',
+      });
+      return AccountStatus.TOKEN_EXPIRED;
+    }
+    try {
+      await this.client.getProfile(token.accessToken);
+    } catch (error) {
+      logFailure(this.logger, 'Instagram status check failed', accountId, error, token.accessToken);
+      const failed = await this.status.recordFailure(
+        accountId,
+        error,
+        token.accessToken,
+        'accounts-status-check',
+      );
+      if (!failed) throw new NotFoundException('Account not found');
+      return failed.status;
+    }
+    const updated = await this.db.tx('accounts-status-check', (tx) =>
+      this.status.applyStatus(tx, accountId, AccountStatus.ACTIVE, {
+        reason: 'status_check_succeeded',
+        keepDisconnected: true,
+      }),
+    );
+    if (!updated) throw new NotFoundException('Account not found');
+    return updated.status;
+  }
+
+  /** The profile written under the row lock, unless the account went away or was disconnected. */
+  private async applyProfile(
+    accountId: string,
+    profile: InstagramProfile,
+    reason: SyncReason,
+  ): Promise<SyncOutcome> {
+    return this.db.tx('accounts-sync-apply', async (tx): Promise<SyncOutcome> => {
+      const current = await this.accounts.findByIdForUpdate(accountId, tx);
+      if (!current) return { status: 'skipped', reason: 'not_found' };
+      // Disconnected while Instagram was answering: the user's decision stands.
+      if (current.status === AccountStatus.DISCONNECTED) {
+        return { status: 'skipped', reason: 'disconnected', account: current };
+      }
+      const now = new Date();
+      const fields = profileFields(profile, current);
+      const changed = changedFields(current, fields);
+      const metadata: AccountMetadata = { ...current.metadata };
+      delete metadata.errorDetails;
+      delete metadata.rateLimitedUntil;
+      delete metadata.profilePictureExpiresAt;
+      metadata.igId = profile.id;
+      metadata.igBusinessAccountId = profile.userId;
+      metadata.lastMetadataUpdate = now;
+      const pictureExpiry = pictureExpiresAt(profile.profilePictureUrl);
+      if (pictureExpiry) metadata.profilePictureExpiresAt = pictureExpiry;
+
+      const updated = await this.accounts.update(
+        accountId,
+        { ...fields, metadata, status: AccountStatus.ACTIVE, lastSyncAt: now },
+        tx,
+      );
+      if (!updated) return { status: 'skipped', reason: 'not_found' };
+      await this.accounts.recordMetricSnapshot(updated, tx);
+      const base = { accountId: updated.id, userId: updated.userId };
+      await this.events.append(
+        { ...base, type: AccountEventType.SYNCED, data: { reason, changed } },
+        tx,
+      );
+      if (current.status !== AccountStatus.ACTIVE) {
+        await this.events.append(
+          {
+            ...base,
+            type: AccountEventType.STATUS_CHANGED,
+            data: { from: current.status, to: AccountStatus.ACTIVE, reason: 'sync_succeeded' },
+          },
+          tx,
+        );
+      }
+      return { status: 'synced', account: updated };
+    });
+  }
+}

@@ -1,0 +1,83 @@
+import pino from 'pino';
+import { expect, vi } from 'vitest';
+import type { ClientAccount } from '../../src/domain/entities/client-account.entity';
+import type { InstagramProfile } from '../../src/infrastructure/instagram';
+import { AccountStatusService } from '../../src/modules/instagram/services/account-status.service';
+import { AccountSyncService } from '../../src/modules/instagram/services/account-sync.service';
+import { AccountTokenService } from '../../src/modules/instagram/services/account-token.service';
+import { AccountService } from '../../src/modules/instagram/services/account.service';
+import { FakeAccountEventRepository } from './fake-account-event.repository';
+import { FakeAccountRepository } from './fake-account.repository';
+import { FakeDb } from './fake-db';
+import { FakeJobQueue } from './fake-job-queue';
+import { FakeTokenVault } from './fake-token-vault';
+
+/** The Instagram calls the account services make, as mocks a test sets per call. */
+export interface FakeInstagramClient {
+  getProfile: ReturnType<typeof vi.fn>;
+  refreshLongLivedToken: ReturnType<typeof vi.fn>;
+  revokeToken: ReturnType<typeof vi.fn>;
+}
+
+/**
+ * The four account services wired as the module wires them, over fakes: accounts and events in
+ * memory, a plaintext vault, a queue that remembers, a database that counts transactions, and
+ * an Instagram client whose every call fails the test if it runs inside a transaction.
+ */
+export function accountServicesWithFakes() {
+  const accounts = new FakeAccountRepository();
+  const events = new FakeAccountEventRepository();
+  const vault = new FakeTokenVault();
+  const jobs = new FakeJobQueue();
+  const db = new FakeDb();
+  const logLines: string[] = [];
+  const client: FakeInstagramClient = {
+    getProfile: vi.fn(),
+    refreshLongLivedToken: vi.fn(),
+    revokeToken: vi.fn(async () => ({
+      revoked: false,
+      reason: 'unsupported',
+      detail: 'Instagram API with Instagram Login has no token revocation endpoint',
+    })),
+  };
+  // Every Instagram call must happen with no transaction open.
+  for (const fn of Object.values(client)) {
+    const original = fn.getMockImplementation();
+    fn.mockImplementation(async (...args: unknown[]) => {
+      expect(db.depth, 'Instagram called inside a transaction').toBe(0);
+      return original?.(...args);
+    });
+  }
+  const logger = pino({ level: 'trace' }, { write: (line: string) => logLines.push(line) });
+  const status = new AccountStatusService(accounts, events, db, logger);
+  const tokens = new AccountTokenService(accounts, events, vault, client, db, status, logger);
+  const sync = new AccountSyncService(accounts, events, client, db, status, tokens, logger);
+  const account = new AccountService(accounts, events, vault, jobs, db, status, tokens, logger);
+
+  return {
+    accounts,
+    events,
+    vault,
+    jobs,
+    db,
+    client,
+    logLines,
+    services: { account, sync, status, tokens },
+    /** Sets what the next profile call does, keeping the "no transaction open" check. */
+    nextProfile: (result: InstagramProfile | Error): void => {
+      client.getProfile.mockImplementationOnce(async () => {
+        expect(db.depth).toBe(0);
+        if (result instanceof Error) throw result;
+        return result;
+      });
+    },
+    /** An account with a stored token. */
+    connected: (overrides: Partial<ClientAccount> = {}): ClientAccount => {
+      const seeded = accounts.seed(overrides);
+      vault.put(seeded.id);
+      return seeded;
+    },
+  };
+}
+
+export type AccountServicesWithFakes = ReturnType<typeof accountServicesWithFakes>;
