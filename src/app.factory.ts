@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import { ValidationPipe } from '@nestjs/common';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NestFactory } from '@nestjs/core';
@@ -30,6 +31,11 @@ import { AccountSyncErrorFilter } from './modules/instagram/filters/account-sync
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Everything in dist/web/assets is named by Vite after its content hash (index-<hash>.js, and the
+ * .br/.gz sent in its place): a name never changes content.
+ */
+const HASHED_ASSET = /[\\/]assets[\\/][^\\/]+$/;
 
 /** A caller's X-Request-Id is kept when it is sane, so one id follows a request across services. */
 function requestId(req: IncomingMessage): string {
@@ -128,12 +134,24 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     new AccountSyncErrorFilter(),
   );
 
-  // The accounts page (web/): static files, same origin as the API so the session cookie works.
-  app.useStaticAssets({
-    root: join(projectRoot(), 'web'),
+  // The accounts page, built from web/ by `npm run build` into dist/web: static files on the API's
+  // origin so the session cookie works. Vite names assets by content hash, so a browser may keep
+  // them for a year; index.html and the favicon are revalidated on every load (ETag), which is how
+  // a new build reaches people.
+  await app.register(fastifyStatic, {
+    root: join(projectRoot(), 'dist', 'web'),
     prefix: '/',
     decorateReply: false,
     wildcard: false,
+    // The build writes .br and .gz beside each asset; they are sent as encodings, not as files.
+    preCompressed: true,
+    globIgnore: ['**/*.gz', '**/*.br'],
+    setHeaders: (reply, path) => {
+      void reply.header(
+        'cache-control',
+        HASHED_ASSET.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+      );
+    },
   });
 
   if (config.docsEnabled) {
