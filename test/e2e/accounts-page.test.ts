@@ -306,7 +306,9 @@ describe('the accounts page in Chromium', { timeout: 45_000 }, () => {
     ).find((v) => v && v !== before)!;
     const otherName = await page.locator(`#current-account option[value="${other}"]`).textContent();
     const username = otherName!.replace(/^@/, '').replace(/ \(.*$/, '');
-    await card(username).getByRole('button', { name: /^Make current/ }).click();
+    await card(username)
+      .getByRole('button', { name: /^Make current/ })
+      .click();
     await see.visible(page.getByRole('status').filter({ hasText: `Now working in @${username}` }));
     await page.reload();
     await see.value(page.locator('#current-account'), other);
