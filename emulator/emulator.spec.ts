@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from './emulator';
+import {
+  EmulatorRefusedError,
+  emulatorRefusal,
+  startEmulator,
+  type RunningEmulator,
+} from './emulator';
 import { parseMultipart } from './multipart';
 import { LOGIN_COOKIE } from './oauth-routes';
 
@@ -132,6 +137,19 @@ function contrast(a: string, b: string): number {
 describe('emulator', () => {
   it('refuses to start in production', async () => {
     await expect(startEmulator({ env: 'production' })).rejects.toThrow(/NODE_ENV=production/);
+  });
+
+  it('runs only in an environment named development or test', async () => {
+    for (const env of ['staging', 'Production', 'prod', 'live', '']) {
+      await expect(startEmulator({ env, port: 0 })).rejects.toThrow(EmulatorRefusedError);
+    }
+    // `npm run emulator` must say which: an unset NODE_ENV is not development.
+    expect(emulatorRefusal(undefined)).toMatch(/NODE_ENV=development/);
+    expect(emulatorRefusal('staging')).toMatch(/NODE_ENV=staging/);
+    expect(emulatorRefusal('development')).toBeUndefined();
+    expect(emulatorRefusal('test')).toBeUndefined();
+    const running = await startEmulator({ env: 'development', port: 0, seed: false });
+    await running.close();
   });
 
   it('shows a consent page listing the demo accounts', async () => {

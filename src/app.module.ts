@@ -3,6 +3,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
+import { isQuietReply } from './common/logging/quiet-replies';
 import { redactUrl } from './common/logging/redact';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { ConfigModule } from './config/config.module';
@@ -42,7 +43,20 @@ export class AppModule {
             // Fastify assigned the id (from X-Request-Id or a new UUID) before middleware runs.
             genReqId: (req) => (req as { id?: string }).id ?? '',
             customLogLevel: (_req, res, err) =>
-              err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+              isQuietReply(res)
+                ? 'silent'
+                : err || res.statusCode >= 500
+                  ? 'error'
+                  : res.statusCode >= 400
+                    ? 'warn'
+                    : 'info',
+            // For a 5xx pino-http invents an Error ("failed with status code 502") and logs its
+            // stack, which points into pino-http. The error filter logs the real cause (with its
+            // stack for a 500), so the access line keeps only the request and the status.
+            customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+              const { err: _invented, ...rest } = value;
+              return rest;
+            },
             autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health/') },
             serializers: {
               req: (req: { id?: unknown; method?: string; url?: string }) => ({

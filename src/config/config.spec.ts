@@ -142,4 +142,47 @@ describe('loadConfig', () => {
       'instagram_business_manage_comments',
     ]);
   });
+
+  it('caps JWT_TTL_SECONDS at an hour', () => {
+    expect(loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '3600' }).auth.jwtTtlSeconds).toBe(
+      3600,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '3601' })).toThrow(
+      /JWT_TTL_SECONDS/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '86400' })).toThrow(
+      ConfigError,
+    );
+  });
+
+  it('listens on loopback in demo mode unless HOST is set; on every interface otherwise', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).host).toBe('127.0.0.1');
+    expect(loadConfig({ DATA_DIR: dataDir(), HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ DATA_DIR: dataDir(), HOST: '' }).host).toBe('127.0.0.1');
+    const withApp = { DATA_DIR: dataDir(), INSTAGRAM_APP_ID: '1', INSTAGRAM_APP_SECRET: 's' };
+    expect(loadConfig(withApp).host).toBe('0.0.0.0');
+    expect(loadConfig({ ...withApp, HOST: '10.0.0.5' }).host).toBe('10.0.0.5');
+    expect(loadConfig(prodBase()).host).toBe('0.0.0.0');
+  });
+
+  it('serves the API docs outside production, and in production only with DOCS_ENABLED=true', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).docsEnabled).toBe(true);
+    expect(loadConfig({ DATA_DIR: dataDir(), DOCS_ENABLED: 'false' }).docsEnabled).toBe(false);
+    expect(loadConfig(prodBase()).docsEnabled).toBe(false);
+    expect(loadConfig({ ...prodBase(), DOCS_ENABLED: 'true' }).docsEnabled).toBe(true);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), DOCS_ENABLED: 'yes' })).toThrow(/DOCS_ENABLED/);
+  });
+
+  it('reads the database timeouts', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      DATABASE_STATEMENT_TIMEOUT_MS: '8000',
+      DATABASE_CONNECT_TIMEOUT_MS: '1500',
+    });
+    expect(config.database).toMatchObject({ statementTimeoutMs: 8000, connectTimeoutMs: 1500 });
+    expect(loadConfig({ DATA_DIR: dataDir() }).database).toMatchObject({
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+    });
+  });
 });

@@ -76,7 +76,15 @@ export interface AppConfig {
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   publicUrl: string;
-  database: { url: string | undefined; poolSize: number; embeddedPort: number };
+  database: {
+    url: string | undefined;
+    poolSize: number;
+    embeddedPort: number;
+    /** `statement_timeout`; the client gives up a second later on a server that never answers. */
+    statementTimeoutMs: number;
+    /** Waiting for a connection (from the pool or a new one). */
+    connectTimeoutMs: number;
+  };
   auth: {
     jwtSecret: string;
     jwtTtlSeconds: number;
@@ -95,6 +103,8 @@ export interface AppConfig {
   emulatorPort: number;
   jobsEnabled: boolean;
   jobs: JobsConfig;
+  /** Swagger UI at /docs and the document at /docs-json. */
+  docsEnabled: boolean;
 }
 
 export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
@@ -188,7 +198,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     env: env.NODE_ENV,
     isProduction,
     port: env.PORT,
-    host: env.HOST,
+    host: env.HOST ?? (demo ? '127.0.0.1' : '0.0.0.0'),
     trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
     dataDir,
@@ -197,6 +207,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
       embeddedPort: env.EMBEDDED_PG_PORT,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     },
     auth: {
       jwtSecret,
@@ -250,5 +262,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
       stallSeconds: env.JOBS_STALL_SECONDS,
     },
+    docsEnabled:
+      env.DOCS_ENABLED === undefined
+        ? !isProduction
+        : env.DOCS_ENABLED === 'true' || env.DOCS_ENABLED === '1',
   };
 }

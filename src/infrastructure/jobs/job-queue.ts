@@ -11,7 +11,9 @@ import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import type { Queryable } from '../database/database';
-import { DATABASE_URL } from '../database/database.module';
+import { isDatabaseUnavailable } from '../database/database-errors';
+import type { DatabaseHealth } from '../database/database-health';
+import { DATABASE_HEALTH, DATABASE_URL } from '../database/database.module';
 import { JOB_NAMES, PER_ACCOUNT_JOBS, type JobName, type JobPayloads } from './job-names';
 import { JobLeases, type ExecuteSql } from './job-leases';
 import { QueueMonitor, type QueueHealth } from './queue-monitor';
@@ -81,6 +83,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE_URL) databaseUrl: string,
     @Inject(ROOT_LOGGER) rootLogger: PinoLogger,
+    @Inject(DATABASE_HEALTH) health: DatabaseHealth,
   ) {
     this.logger = rootLogger.child({ component: 'jobs' });
     this.boss = new PgBoss({
@@ -93,9 +96,12 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
       ...RETRY,
       expireInMinutes: 15,
     });
-    this.boss.on('error', (error) =>
-      this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error'),
-    );
+    this.boss.on('error', (error) => {
+      // The database going away is one outage, logged once by the pool's health, not a stack
+      // per pg-boss connection.
+      if (isDatabaseUnavailable(error)) health.failed(error);
+      else this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error');
+    });
     const execute: ExecuteSql = (text, values = []) => this.boss.getDb().executeSql(text, values);
     this.leases = new JobLeases(databaseUrl, execute, this.logger);
     this.monitor = new QueueMonitor(execute, JOB_NAMES, config.jobs.stallSeconds, this.logger);

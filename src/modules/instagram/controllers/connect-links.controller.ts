@@ -1,3 +1,5 @@
+import { ApiErrorResponse, ApiUnauthorizedError } from '../../../common/swagger/api-error-response';
+import { ACCOUNT_FORBIDDEN, ACCOUNT_NOT_FOUND } from '../services/account-access';
 import {
   BadRequestException,
   Body,
@@ -30,7 +32,6 @@ import {
 import { GetUserId } from '../../../common/decorators/session.decorator';
 import { SessionGuard } from '../../../common/guards/session.guard';
 import { SESSION_COOKIE } from '../../../common/auth/session-token';
-import { ApiErrorResponse, ApiUnauthorizedError } from '../../../common/swagger/api-error-response';
 import {
   ConnectLinkCreateDto,
   ConnectLinkCreatedResponseDto,
@@ -39,12 +40,7 @@ import {
 } from '../dto/connect-link.dto';
 import { ErrorResponseDto } from '../dto/error-response.dto';
 import { ConnectLink } from '../../../domain/entities/connect-link.entity';
-import { ACCOUNT_FORBIDDEN, ACCOUNT_NOT_FOUND } from '../services/account-access';
-import {
-  ConnectLinkService,
-  MAX_OPEN_CONNECT_LINKS,
-  TOO_MANY_LINKS_MESSAGE,
-} from '../services/connect-link.service';
+import { ConnectLinkService, MAX_OPEN_CONNECT_LINKS } from '../services/connect-link.service';
 
 const uuidParam = (what: string) =>
   Param(
@@ -138,10 +134,12 @@ export class ConnectLinksController {
   @ApiParam({ name: 'id', format: 'uuid', description: 'Account id' })
   @ApiBody({ type: ConnectLinkCreateDto, required: false })
   @ApiCreatedResponse({ type: ConnectLinkCreatedResponseDto })
-  // Under /instagram/accounts: documented with examples per status, as the account routes are.
   @ApiErrorResponse(400, {
     description: 'Malformed id; unknown field, bad label or expiresInHours',
-    examples: { 'malformed id': 'id must be a UUID (an account id)' },
+    examples: {
+      'malformed id': 'id must be a UUID (an account id)',
+      'bad expiresInHours': 'expiresInHours must not be greater than 168',
+    },
   })
   @ApiUnauthorizedError()
   @ApiErrorResponse(403, {
@@ -154,7 +152,9 @@ export class ConnectLinksController {
   })
   @ApiErrorResponse(409, {
     description: `${MAX_OPEN_CONNECT_LINKS} open (unused, unexpired) links already: revoke some first`,
-    examples: { 'too many open links': TOO_MANY_LINKS_MESSAGE },
+    examples: {
+      'too many open links': `You already have ${MAX_OPEN_CONNECT_LINKS} open connect links: revoke some (DELETE /instagram/connect-links/:id) or wait until they expire.`,
+    },
   })
   async createReconnect(
     @uuidParam('an account id') accountId: string,

@@ -36,7 +36,7 @@ import {
   type RenderedPage,
   tooManyRequestsPage,
 } from '../views/connect-pages';
-import { setBindingCookie } from './oauth-binding-cookie';
+import { oauthBindingCookie, setBindingCookie } from './oauth-binding-cookie';
 
 const HTML = { 'text/html': { schema: { type: 'string' } } };
 const TOKEN_PARAM = ApiParam({
@@ -184,7 +184,7 @@ export class ConnectPageController implements OnModuleInit {
     if (await this.limited(request, reply)) return;
     const started = await this.links.startAuthorization(
       token,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[oauthBindingCookie(this.config.isProduction).name],
     );
     if (started.kind === 'closed') {
       send(reply, closedLinkPage(started.closed));

@@ -32,14 +32,18 @@ import {
   OAUTH_BINDING_COOKIE,
   OAUTH_STATE_TTL_SECONDS,
 } from '../services/instagram-connect.service';
-import { OAUTH_BINDING_COOKIE_PATH, setBindingCookie } from './oauth-binding-cookie';
+import {
+  OAUTH_BINDING_COOKIE_PATH,
+  oauthBindingCookie,
+  setBindingCookie,
+} from './oauth-binding-cookie';
 
 // The URLs carry a state or a code: no cache may keep them.
 const NO_STORE = 'no-store';
 
 const BINDING_COOKIE_DOC =
   `\`${OAUTH_BINDING_COOKIE}\`: HttpOnly, SameSite=Lax (it must come back on Instagram's top-level redirect), ` +
-  `Secure in production, Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}. 32 random bytes ` +
+  `Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}; in production named \`__Host-${OAUTH_BINDING_COOKIE}\`, Secure, Path=/. 32 random bytes ` +
   '(base64url) binding the state to this browser; an existing well-formed value is kept, so several tabs can connect at once.';
 
 @ApiTags('Instagram OAuth')
@@ -83,9 +87,10 @@ export class InstagramOAuthController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const cookie = oauthBindingCookie(this.config.isProduction);
     const { url, binding } = await this.connect.startAuthorization(
       userId,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[cookie.name],
       query.accountId,
     );
     setBindingCookie(reply, binding, this.config.isProduction);
@@ -140,7 +145,7 @@ export class InstagramOAuthController {
   ): Promise<void> {
     const target = await this.connect.completeAuthorization(
       query,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[oauthBindingCookie(this.config.isProduction).name],
     );
     void reply.header('cache-control', NO_STORE).redirect(target, 302);
   }

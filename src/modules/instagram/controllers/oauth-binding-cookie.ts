@@ -11,12 +11,29 @@ export const OAUTH_BINDING_COOKIE_PATH = '/instagram/oauth';
  * Sets (again, when reused: its ten minutes restart with the newest state's) the cookie that binds
  * OAuth states to this browser. SameSite=Lax: it must come back on Instagram's top-level redirect.
  */
-export function setBindingCookie(reply: FastifyReply, binding: string, secure: boolean): void {
-  void reply.setCookie(OAUTH_BINDING_COOKIE, binding, {
+/**
+ * In production the binding cookie is `__Host-ssell_oauth`: browsers accept a `__Host-` cookie
+ * only when Secure, with Path=/ and no Domain, so no sibling subdomain (or a plain-HTTP page on
+ * the same host) can plant a binding of its own. Development is plain HTTP, where Secure cookies
+ * do not stick, so it keeps the plain name and the narrow path.
+ */
+export function oauthBindingCookie(isProduction: boolean): { name: string; path: string } {
+  return isProduction
+    ? { name: `__Host-${OAUTH_BINDING_COOKIE}`, path: '/' }
+    : { name: OAUTH_BINDING_COOKIE, path: OAUTH_BINDING_COOKIE_PATH };
+}
+
+export function setBindingCookie(
+  reply: FastifyReply,
+  binding: string,
+  isProduction: boolean,
+): void {
+  const cookie = oauthBindingCookie(isProduction);
+  void reply.setCookie(cookie.name, binding, {
     httpOnly: true,
     sameSite: 'lax',
-    secure,
-    path: OAUTH_BINDING_COOKIE_PATH,
+    secure: isProduction,
+    path: cookie.path,
     maxAge: OAUTH_STATE_TTL_SECONDS,
   });
 }

@@ -25,7 +25,6 @@ import { InstagramConnectService } from './instagram-connect.service';
 
 /** Open (unused, unexpired, unrevoked) links a user may hold at once: a bound on rows. */
 export const MAX_OPEN_CONNECT_LINKS = 50;
-export const TOO_MANY_LINKS_MESSAGE = `You already have ${MAX_OPEN_CONNECT_LINKS} open connect links: revoke some (DELETE /instagram/connect-links/:id) or wait until they expire.`;
 export const CONNECT_PAGE_PATH = '/connect';
 /** 32 random bytes, base64url: 256 bits nobody guesses, in a URL that survives any mail client. */
 const LINK_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -73,7 +72,9 @@ export class ConnectLinkService {
       maxOpen: MAX_OPEN_CONNECT_LINKS,
     });
     if (!link) {
-      throw new ConflictException(TOO_MANY_LINKS_MESSAGE);
+      throw new ConflictException(
+        `You already have ${MAX_OPEN_CONNECT_LINKS} open connect links: revoke some (DELETE /instagram/connect-links/:id) or wait until they expire.`,
+      );
     }
     this.logger.info({ userId, linkId: link.id, accountId }, 'Connect link created');
     return { link, url: `${this.config.publicUrl}${CONNECT_PAGE_PATH}/${token}` };
