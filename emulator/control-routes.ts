@@ -83,6 +83,7 @@ const injectSchema = z
     ]),
     count: z.number().int().min(1).max(10_000).optional(),
     account: z.string().min(1).optional(),
+    path: z.string().startsWith('/').max(200).optional(),
     delayMs: z.number().int().min(0).max(600_000).optional(),
     regainMinutes: z.number().int().min(0).max(10_000).optional(),
     status: z.number().int().min(200).max(599).optional(),
@@ -114,6 +115,7 @@ const settingsSchema = z
     userIdAsNumber: z.boolean(),
     requireAppsecretProof: z.boolean(),
     unavailableFields: z.array(z.string()),
+    refreshExtends: z.boolean(),
   })
   .partial()
   .strict();

@@ -162,6 +162,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       userIdAsNumber: false,
       requireAppsecretProof: options.requireAppsecretProof ?? false,
       unavailableFields: [],
+      refreshExtends: true,
     },
   });
   const ctx = new EmulatorContext(

@@ -61,6 +61,8 @@ export interface InjectionInput {
   count?: number;
   /** Only requests acting for this account (id, app-scoped id or username). Default: all. */
   account?: string;
+  /** Only requests to this Meta path, e.g. `/refresh_access_token`. Default: every path. */
+  path?: string;
   /** `hang`: delay before answering normally. */
   delayMs?: number;
   /** `rate_limit_account`: `estimated_time_to_regain_access`, minutes. Default 15. */
@@ -98,6 +100,11 @@ export interface EmulatorSettings {
   requireAppsecretProof: boolean;
   /** Fields `/me` answers as nonexistent (code 100), to mimic Meta not serving them. */
   unavailableFields: string[];
+  /**
+   * false: a refresh answers with the same token and the lifetime it has left, as if Meta had
+   * accepted the refresh without extending anything (to test that a refresh is verified).
+   */
+  refreshExtends: boolean;
 }
 
 export interface RequestLogEntry {
@@ -368,10 +375,13 @@ export class EmulatorState {
     this.injections = [];
   }
 
-  /** The first pending injection that applies to a request acting for `userId`, consumed. */
-  takeInjection(userId: string | undefined): Injection | undefined {
+  /** The first pending injection that applies to a request to `path` acting for `userId`, consumed. */
+  takeInjection(userId: string | undefined, path?: string): Injection | undefined {
     const index = this.injections.findIndex(
-      (i) => i.remaining > 0 && (i.userId === undefined || i.userId === userId),
+      (i) =>
+        i.remaining > 0 &&
+        (i.userId === undefined || i.userId === userId) &&
+        (i.path === undefined || i.path === path),
     );
     const injection = this.injections[index];
     if (!injection) return undefined;

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
+import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
 import { redactUrl } from './common/logging/redact';
 import { ConfigModule } from './config/config.module';
@@ -18,6 +19,8 @@ export interface AppDependencies {
   config: AppConfig;
   database: DatabaseHandle;
   logger: Logger;
+  /** The system clock unless a test moves time. */
+  clock?: Clock;
 }
 
 @Module({})
@@ -27,6 +30,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(deps.config),
+        ClockModule.forRoot(deps.clock),
         LoggingModule.forRoot(deps.logger),
         DatabaseModule.forRoot(deps.database),
         LoggerModule.forRoot({

@@ -31,6 +31,18 @@ describe('loadConfig', () => {
     expect(config.instagram.timeoutMs).toBe(10_000);
   });
 
+  it('takes TOKEN_REFRESH_WINDOW_DAYS (default 30) and refuses a window a 60-day token cannot use', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).tokenRefreshWindowDays).toBe(30);
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), TOKEN_REFRESH_WINDOW_DAYS: '45' }).tokenRefreshWindowDays,
+    ).toBe(45);
+    for (const value of ['0', '60', '7.5', 'month']) {
+      expect(() => loadConfig({ DATA_DIR: dataDir(), TOKEN_REFRESH_WINDOW_DAYS: value })).toThrow(
+        /TOKEN_REFRESH_WINDOW_DAYS/,
+      );
+    }
+  });
+
   it('generates development secrets once and keeps them in DATA_DIR (0600)', () => {
     const dir = dataDir();
     const first = loadConfig({ DATA_DIR: dir });

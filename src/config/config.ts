@@ -50,6 +50,8 @@ export interface AppConfig {
   corsOrigins: string[];
   redisUrl: string | undefined;
   instagram: InstagramConfig;
+  /** Tokens expiring within this many days are refreshed (and retried until they expire). */
+  tokenRefreshWindowDays: number;
   emulatorPort: number;
   jobsEnabled: boolean;
 }
@@ -175,6 +177,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
     },
+    tokenRefreshWindowDays: env.TOKEN_REFRESH_WINDOW_DAYS,
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
   };

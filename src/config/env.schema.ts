@@ -78,6 +78,10 @@ export const envSchema = z.object({
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
 
+  // Long-lived tokens last 60 days and may be refreshed once 24 h old: starting 30 days out
+  // leaves a month of retries before one lapses.
+  TOKEN_REFRESH_WINDOW_DAYS: z.coerce.number().int().min(1).max(59).default(30),
+
   EMULATOR_PORT: port.default(4010),
   JOBS_ENABLED: z
     .enum(['true', 'false', '1', '0'])

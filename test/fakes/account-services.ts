@@ -1,4 +1,5 @@
 import pino from 'pino';
+import type { Clock } from '../../src/common/clock/clock';
 import { expect, vi } from 'vitest';
 import type { ClientAccount } from '../../src/domain/entities/client-account.entity';
 import type { InstagramProfile } from '../../src/infrastructure/instagram';
@@ -24,7 +25,7 @@ export interface FakeInstagramClient {
  * memory, a plaintext vault, a queue that remembers, a database that counts transactions, and
  * an Instagram client whose every call fails the test if it runs inside a transaction.
  */
-export function accountServicesWithFakes() {
+export function accountServicesWithFakes(clock: Clock = { now: () => new Date() }) {
   const accounts = new FakeAccountRepository();
   const events = new FakeAccountEventRepository();
   const vault = new FakeTokenVault();
@@ -50,7 +51,16 @@ export function accountServicesWithFakes() {
   }
   const logger = pino({ level: 'trace' }, { write: (line: string) => logLines.push(line) });
   const status = new AccountStatusService(accounts, events, db, logger);
-  const tokens = new AccountTokenService(accounts, events, vault, client, db, status, logger);
+  const tokens = new AccountTokenService(
+    accounts,
+    events,
+    vault,
+    client,
+    db,
+    status,
+    logger,
+    clock,
+  );
   const sync = new AccountSyncService(accounts, events, client, db, status, tokens, logger);
   const account = new AccountService(accounts, events, vault, jobs, db, status, tokens, logger);
 
@@ -62,6 +72,7 @@ export function accountServicesWithFakes() {
     db,
     client,
     logLines,
+    clock,
     services: { account, sync, status, tokens },
     /** Sets what the next profile call does, keeping the "no transaction open" check. */
     nextProfile: (result: InstagramProfile | Error): void => {
@@ -74,7 +85,8 @@ export function accountServicesWithFakes() {
     /** An account with a stored token. */
     connected: (overrides: Partial<ClientAccount> = {}): ClientAccount => {
       const seeded = accounts.seed(overrides);
-      vault.put(seeded.id);
+      // The row mirrors its token's expiry, as connects and refreshes keep it.
+      vault.put(seeded.id, seeded.tokenExpiresAt ? { expiresAt: seeded.tokenExpiresAt } : {});
       return seeded;
     },
   };

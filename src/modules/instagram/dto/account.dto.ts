@@ -26,6 +26,7 @@ import {
   tokenInvalidReason,
   tokenReasonClause,
 } from '../../../domain/instagram/meta-codes';
+import { refreshStateFor } from '../services/token-refresh-policy';
 
 /** Instagram's own rule for usernames; also well inside the 255-character column. */
 export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
@@ -124,6 +125,14 @@ export class UpdateAccountDto {
   status?: AccountStatus;
 }
 
+export class TokenRefreshErrorDto {
+  @ApiProperty({ description: "Meta's error code, or ours", example: '2' }) code!: string;
+  @ApiProperty({ example: 'An unexpected error has occurred. Please retry your request later.' })
+  message!: string;
+  @ApiProperty({ type: String, format: 'date-time', description: 'When that attempt failed' })
+  at!: string;
+}
+
 @ApiSchema({
   description:
     'A connected Instagram account. Every property is always present; values that are not known are null.',
@@ -169,6 +178,26 @@ export class AccountResponseDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastSyncAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   tokenExpiresAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the token was last refreshed; null until a refresh of it has worked',
+  })
+  lastRefreshAt!: string | null;
+  @ApiProperty({
+    type: TokenRefreshErrorDto,
+    nullable: true,
+    description:
+      'The latest failed refresh of the current token since the last one that worked; null when none failed',
+  })
+  lastRefreshError!: TokenRefreshErrorDto | null;
+  @ApiProperty({
+    description:
+      'Failed refreshes of the current token since the last one that worked (retried with backoff until it expires)',
+    example: 0,
+  })
+  refreshAttempts!: number;
 }
 
 export class AccountListResponseDto {
@@ -191,6 +220,9 @@ const iso = (date: Date | undefined): string | null => (date ? date.toISOString(
 
 /** The public shape of an account: never a token, never raw metadata. */
 export function toAccountResponse(account: ClientAccount, now = new Date()): AccountResponseDto {
+  const refresh = account.tokenExpiresAt
+    ? refreshStateFor(account, account.tokenExpiresAt)
+    : account.metadata.tokenRefresh;
   return {
     id: account.id,
     platform: account.platform,
@@ -212,6 +244,15 @@ export function toAccountResponse(account: ClientAccount, now = new Date()): Acc
     updatedAt: account.updatedAt.toISOString(),
     lastSyncAt: iso(account.lastSyncAt),
     tokenExpiresAt: iso(account.tokenExpiresAt),
+    lastRefreshAt: iso(refresh?.lastRefreshAt),
+    lastRefreshError: refresh?.lastError
+      ? {
+          code: refresh.lastError.code,
+          message: refresh.lastError.message,
+          at: refresh.lastError.at.toISOString(),
+        }
+      : null,
+    refreshAttempts: refresh?.attempts ?? 0,
   };
 }
 

@@ -176,6 +176,7 @@ export class AccountSyncService {
       const metadata: AccountMetadata = { ...current.metadata };
       delete metadata.errorDetails;
       delete metadata.rateLimitedUntil;
+      delete metadata.transientFailures;
       delete metadata.profilePictureExpiresAt;
       metadata.igId = profile.id;
       metadata.igBusinessAccountId = profile.userId;
