@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
+import type { Clock } from '../../src/common/clock/clock';
 import { createRootLogger } from '../../src/common/logging/logger';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { createDatabase, type Db } from '../../src/infrastructure/database/database';
@@ -22,11 +23,19 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /** The service's clock (default: the system's), for tests that move time. */
+  clock?: Clock;
+}
+
 /**
  * The real service on a socket (127.0.0.1, random port) over its own fresh database. `env`
  * overrides the test defaults the way the environment would.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -51,7 +60,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const logger = createRootLogger(config.logLevel, sink);
   const handle = createDatabase(database.url, config.database.poolSize, () => undefined);
-  const app = await createApp({ config, database: handle, logger });
+  const app = await createApp({
+    config,
+    database: handle,
+    logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

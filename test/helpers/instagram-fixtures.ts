@@ -7,7 +7,7 @@ import {
 } from '../../src/domain/entities/client-account.entity';
 import { AccountTokenService } from '../../src/modules/instagram/services/account-token.service';
 import { AccountService } from '../../src/modules/instagram/services/account.service';
-import { startTestApp, type TestApp } from './app';
+import { startTestApp, type TestApp, type TestAppOptions } from './app';
 import { cookieFrom, http, type HttpResult, type RegisteredUser } from './http';
 
 /** Small on purpose: the timeout and hang tests wait for them. */
@@ -41,10 +41,11 @@ export interface InstagramTestApp {
  */
 export async function startInstagramTestApp(
   env: Record<string, string> = {},
+  options: TestAppOptions = {},
 ): Promise<InstagramTestApp> {
   const emu = await startEmulator({ port: 0 });
   try {
-    const t = await startTestApp({ ...emulatorEnv(emu), ...env });
+    const t = await startTestApp({ ...emulatorEnv(emu), ...env }, options);
     return {
       t,
       emu,
