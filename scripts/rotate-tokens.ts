@@ -12,12 +12,7 @@ import {
   type RotationResult,
 } from '../src/infrastructure/crypto/token-rotation';
 import { createDatabase } from '../src/infrastructure/database/database';
-import {
-  runningEmbeddedPostgresUrl,
-  startEmbeddedPostgres,
-  type RunningEmbeddedPostgres,
-} from '../src/infrastructure/database/embedded-postgres';
-import { migrate } from '../src/infrastructure/database/migrator';
+import { withOperatorDatabase } from './lib/operator-database';
 
 const USAGE = `Usage: npm run tokens:rotate -- [--batch-size N]
 
@@ -45,25 +40,7 @@ export async function runRotation(
   options: RunRotationOptions,
 ): Promise<RotationResult> {
   const log = options.log ?? (() => undefined);
-  let embedded: RunningEmbeddedPostgres | undefined;
-  let databaseUrl = config.database.url;
-  if (!databaseUrl) {
-    databaseUrl = runningEmbeddedPostgresUrl(config.dataDir);
-    if (databaseUrl) {
-      log(`using the embedded PostgreSQL already running for ${config.dataDir}`);
-    } else {
-      log(`starting the embedded PostgreSQL of ${config.dataDir} (no DATABASE_URL set)`);
-      embedded = await startEmbeddedPostgres({
-        dataDir: config.dataDir,
-        port: config.database.embeddedPort,
-        persistent: true,
-        log: () => undefined,
-      });
-      databaseUrl = embedded.url;
-    }
-  }
-  try {
-    await migrate(databaseUrl, { info: log });
+  return withOperatorDatabase(config, log, async (databaseUrl) => {
     const database = createDatabase(databaseUrl, 2, (error) =>
       log(`idle database connection failed: ${error.message}`),
     );
@@ -79,9 +56,7 @@ export async function runRotation(
     } finally {
       await database.close();
     }
-  } finally {
-    if (embedded) await embedded.stop();
-  }
+  });
 }
 
 function parseBatchSize(value: string | undefined): number {

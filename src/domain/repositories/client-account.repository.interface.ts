@@ -96,6 +96,11 @@ export interface IClientAccountRepository {
     options?: { now?: Date; revisitWithinHours?: number },
   ): Promise<ClientAccount[]>;
   countByUserId(userId: string): Promise<number>;
+  /**
+   * Account ids in id order, after `afterId`, at most `limit` (an integer, 1..10000); only
+   * `userId`'s when given. For operators' runs over many accounts (the CLI), page by page.
+   */
+  listIds(options: { userId?: string; afterId?: string; limit: number }): Promise<string[]>;
 
   /** Keyset page in `created_at DESC, id DESC` order. */
   listPageByUserId(

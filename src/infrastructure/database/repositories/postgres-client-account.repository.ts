@@ -339,6 +339,20 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
     return rows.map(toAccount);
   }
 
+  async listIds(options: { userId?: string; afterId?: string; limit: number }): Promise<string[]> {
+    const { limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_REFRESH_BATCH) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_REFRESH_BATCH}`);
+    }
+    const rows = await this.db.manyOrNone<{ id: string }>(
+      `SELECT id FROM client_accounts
+       WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::uuid IS NULL OR id > $2)
+       ORDER BY id LIMIT $3`,
+      [options.userId ?? null, options.afterId ?? null, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
   async countByUserId(userId: string): Promise<number> {
     const row = await this.db.one<{ count: number }>(countByUser, [userId]);
     return row.count;
