@@ -214,6 +214,7 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
     const path = (request.query as { path?: unknown }).path;
     return { requests: state.requests(typeof path === 'string' ? { path } : {}) };
   });
+  app.get('/__control/requests/totals', async () => ({ totals: state.requestTotals() }));
   app.delete('/__control/requests', async (_request, reply) => {
     state.clearRequests();
     return reply.code(204).send();

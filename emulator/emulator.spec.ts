@@ -386,6 +386,9 @@ describe('emulator', () => {
     const fresh = await json<{ access_token: string; expires_in: number }>(await refresh());
     expect(fresh.access_token).not.toBe(body.accessToken);
     expect(fresh.expires_in).toBe(5_183_944);
+    // Every request counted, beyond what the log keeps.
+    const { totals } = (await control('GET', '/requests/totals')).body;
+    expect(totals).toEqual({ '/refresh_access_token': 3, '/v25.0/me': 1 });
   });
 
   it('answers /{ig-user-id} for its own ids only', async () => {

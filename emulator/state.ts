@@ -156,6 +156,7 @@ export class EmulatorState {
   private nextInjectionId = 1;
   private clockOffsetMs = 0;
   private requestLog: RequestLogEntry[] = [];
+  private readonly requestCounts = new Map<string, number>();
   private nextSeq = 1;
   private appCalls: number[] = [];
   private readonly accountCalls = new Map<string, number[]>();
@@ -431,6 +432,7 @@ export class EmulatorState {
 
   logRequest(entry: Omit<RequestLogEntry, 'seq' | 'at'>): RequestLogEntry {
     const full: RequestLogEntry = { seq: this.nextSeq++, at: this.now().toISOString(), ...entry };
+    this.requestCounts.set(entry.path, (this.requestCounts.get(entry.path) ?? 0) + 1);
     this.requestLog.push(full);
     if (this.requestLog.length > 5000) this.requestLog.shift();
     return full;
@@ -442,6 +444,15 @@ export class EmulatorState {
 
   clearRequests(): void {
     this.requestLog = [];
+    this.requestCounts.clear();
+  }
+
+  /**
+   * Requests to Meta's endpoints since the start (or the last clear), per path: unlike the log,
+   * which keeps the latest 5,000, these count every one (benchmarks count Graph calls).
+   */
+  requestTotals(): Record<string, number> {
+    return Object.fromEntries(this.requestCounts);
   }
 
   // --- settings and reset ------------------------------------------------------------------------
@@ -463,6 +474,7 @@ export class EmulatorState {
     this.injections = [];
     this.clockOffsetMs = 0;
     this.requestLog = [];
+    this.requestCounts.clear();
     this.appCalls = [];
     this.accountCalls.clear();
     this.settings = this.freshSettings();

@@ -31,6 +31,16 @@ describe('loadConfig', () => {
     expect(config.instagram.timeoutMs).toBe(10_000);
   });
 
+  it('takes SYNC_SWEEP_BATCH (default 500, 1..100000)', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).syncSweepBatch).toBe(500);
+    expect(loadConfig({ DATA_DIR: dataDir(), SYNC_SWEEP_BATCH: '10000' }).syncSweepBatch).toBe(
+      10_000,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), SYNC_SWEEP_BATCH: '0' })).toThrow(
+      /SYNC_SWEEP_BATCH/,
+    );
+  });
+
   it('takes TOKEN_REFRESH_WINDOW_DAYS (default 30) and refuses a window a 60-day token cannot use', () => {
     expect(loadConfig({ DATA_DIR: dataDir() }).tokenRefreshWindowDays).toBe(30);
     expect(

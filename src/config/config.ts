@@ -52,6 +52,8 @@ export interface AppConfig {
   instagram: InstagramConfig;
   /** Tokens expiring within this many days are refreshed (and retried until they expire). */
   tokenRefreshWindowDays: number;
+  /** Accounts one sync sweep queues (most overdue first); the rest wait for the next sweep. */
+  syncSweepBatch: number;
   emulatorPort: number;
   jobsEnabled: boolean;
 }
@@ -178,6 +180,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
     },
     tokenRefreshWindowDays: env.TOKEN_REFRESH_WINDOW_DAYS,
+    syncSweepBatch: env.SYNC_SWEEP_BATCH,
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
   };

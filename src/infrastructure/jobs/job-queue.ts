@@ -11,6 +11,7 @@ import type { AppConfig } from '../../config/config';
 import type { Queryable } from '../database/database';
 import { DATABASE_URL } from '../database/database.module';
 import { JOB_NAMES, type JobName, type JobPayloads } from './job-names';
+import { withQueueSetupLock } from './queue-setup-lock';
 import { loggableError } from '../../common/logging/loggable-error';
 
 export interface EnqueueOptions {
@@ -40,7 +41,7 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(DATABASE_URL) databaseUrl: string,
+    @Inject(DATABASE_URL) private readonly databaseUrl: string,
   ) {
     this.boss = new PgBoss({
       connectionString: databaseUrl,
@@ -64,18 +65,20 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.boss.start();
-    this.started = true;
-    for (const name of JOB_NAMES) {
-      // 'stately' + singletonKey: one queued and one active job per key, never a pile-up.
-      await this.boss.createQueue(name, {
-        name,
-        policy: 'stately',
-        retryLimit: 5,
-        retryDelay: 30,
-        retryBackoff: true,
-      });
-    }
+    await withQueueSetupLock(this.databaseUrl, async () => {
+      await this.boss.start();
+      this.started = true;
+      for (const name of JOB_NAMES) {
+        // 'stately' + singletonKey: one queued and one active job per key, never a pile-up.
+        await this.boss.createQueue(name, {
+          name,
+          policy: 'stately',
+          retryLimit: 5,
+          retryDelay: 30,
+          retryBackoff: true,
+        });
+      }
+    });
   }
 
   async enqueue<N extends JobName>(

@@ -29,8 +29,6 @@ export const SYNC_STALE_HOURS = 24;
 export const PICTURE_EXPIRY_WINDOW_HOURS = 24;
 /** …but not more often than this for that reason (some CDN URLs are always short-lived). */
 export const PICTURE_MIN_GAP_HOURS = 6;
-/** Accounts queued per sync sweep; the rest wait for the next one, most overdue first. */
-export const SYNC_SWEEP_BATCH = 500;
 /** Meta's app-wide budget (X-App-Usage, percent): above this, periodic syncs wait a round. */
 export const SYNC_SWEEP_MAX_APP_USAGE_PERCENT = 80;
 
@@ -171,7 +169,7 @@ export class AccountSweepsProcessor {
       staleHours: SYNC_STALE_HOURS,
       pictureWithinHours: PICTURE_EXPIRY_WINDOW_HOURS,
       pictureMinGapHours: PICTURE_MIN_GAP_HOURS,
-      limit: SYNC_SWEEP_BATCH,
+      limit: this.config.syncSweepBatch,
     });
     let queued = 0;
     for (const accountId of due) {
