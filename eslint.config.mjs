@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
   {
@@ -11,7 +12,7 @@ export default tseslint.config(
       '.data/**',
       'coverage/**',
       'eslint.config.mjs',
-      'web/**',
+      'test-artifacts/**',
     ],
   },
   js.configs.recommended,
@@ -41,6 +42,15 @@ export default tseslint.config(
     // value imports; the rule above would turn them into type-only imports and break DI.
     files: ['src/**/*.ts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
+    // The accounts page (Preact): hooks follow the rules of hooks; it runs in browsers, not Node.
+    files: ['web/src/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      'react-hooks/rules-of-hooks': 'error',
+      'react-hooks/exhaustive-deps': 'error',
+    },
   },
   {
     files: ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],

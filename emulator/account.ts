@@ -16,4 +16,13 @@ export interface EmulatorAccount {
   followsCount: number;
   mediaCount: number;
   hasProfilePicture: boolean;
+  /** Bumped when the person sets a new picture: the CDN path (and the bytes) change with it. */
+  pictureVersion: number;
+  /**
+   * What the CDN serves for the current picture: a real PNG, or for tests a `text/html` page or
+   * a 6 MB body declared as image/png (both of which a careful client must refuse).
+   */
+  pictureKind: PictureKind;
 }
+
+export type PictureKind = 'png' | 'html' | 'oversized';

@@ -18,6 +18,7 @@ const accountFields = {
   followsCount: count,
   mediaCount: count,
   hasProfilePicture: z.boolean(),
+  pictureKind: z.enum(['png', 'html', 'oversized']),
 };
 
 const createAccountSchema = z
@@ -35,7 +36,12 @@ const createAccountSchema = z
     followsCount: true,
     mediaCount: true,
     hasProfilePicture: true,
+    pictureKind: true,
   })
+  .strict();
+
+const pictureSchema = z
+  .object({ kind: z.enum(['png', 'html', 'oversized']).default('png') })
   .strict();
 
 const patchAccountSchema = z.object(accountFields).partial().strict();
@@ -144,6 +150,10 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
   app.patch<{ Params: { ref: string } }>('/__control/accounts/:ref', async (request) => ({
     account: state.updateAccount(request.params.ref, patchAccountSchema.parse(body(request.body))),
   }));
+  app.post<{ Params: { ref: string } }>('/__control/accounts/:ref/picture', async (request) => {
+    const { kind } = pictureSchema.parse(body(request.body));
+    return { account: state.changePicture(request.params.ref, kind) };
+  });
   app.post<{ Params: { ref: string } }>(
     '/__control/accounts/:ref/invalidate-tokens',
     async (request) => {

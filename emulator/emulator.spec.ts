@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type RunningEmulator } from './emulator';
+import {
+  EmulatorRefusedError,
+  emulatorRefusal,
+  startEmulator,
+  type RunningEmulator,
+} from './emulator';
 import { parseMultipart } from './multipart';
 import { LOGIN_COOKIE } from './oauth-routes';
 
@@ -132,6 +137,19 @@ function contrast(a: string, b: string): number {
 describe('emulator', () => {
   it('refuses to start in production', async () => {
     await expect(startEmulator({ env: 'production' })).rejects.toThrow(/NODE_ENV=production/);
+  });
+
+  it('runs only in an environment named development or test', async () => {
+    for (const env of ['staging', 'Production', 'prod', 'live', '']) {
+      await expect(startEmulator({ env, port: 0 })).rejects.toThrow(EmulatorRefusedError);
+    }
+    // `npm run emulator` must say which: an unset NODE_ENV is not development.
+    expect(emulatorRefusal(undefined)).toMatch(/NODE_ENV=development/);
+    expect(emulatorRefusal('staging')).toMatch(/NODE_ENV=staging/);
+    expect(emulatorRefusal('development')).toBeUndefined();
+    expect(emulatorRefusal('test')).toBeUndefined();
+    const running = await startEmulator({ env: 'development', port: 0, seed: false });
+    await running.close();
   });
 
   it('shows a consent page listing the demo accounts', async () => {
@@ -336,8 +354,15 @@ describe('emulator', () => {
 
     const picture = await fetch(pictureUrl);
     expect(picture.status).toBe(200);
-    expect(picture.headers.get('content-type')).toContain('image/svg+xml');
-    expect(await picture.text()).toContain('<svg');
+    expect(picture.headers.get('content-type')).toBe('image/png');
+    const bytes = Buffer.from(await picture.arrayBuffer());
+    expect(bytes.subarray(0, 8)).toEqual(
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    );
+    // IHDR: 150 × 150, 8-bit RGBA.
+    expect(bytes.readUInt32BE(16)).toBe(150);
+    expect(bytes.readUInt32BE(20)).toBe(150);
+    expect(bytes.length).toBeLessThan(20_000);
 
     const tampered = new URL(pictureUrl);
     tampered.searchParams.set('oh', '00_x');
@@ -347,6 +372,45 @@ describe('emulator', () => {
     const expired = await fetch(pictureUrl);
     expect(expired.status).toBe(403);
     expect(await expired.text()).toBe('URL signature expired');
+  });
+
+  it('re-signs the same picture path on every call; a new picture has a new path and new bytes', async () => {
+    const { body } = await control('POST', '/accounts/lena.bakes/tokens', { kind: 'long' });
+    const me = async () =>
+      new URL(
+        (
+          await json<{ profile_picture_url: string }>(
+            await fetch(
+              `${emu.url}/v25.0/me?fields=profile_picture_url&access_token=${body.accessToken}`,
+            ),
+          )
+        ).profile_picture_url,
+      );
+    const first = await me();
+    emu.state.advanceClock(60_000);
+    const again = await me();
+    expect(again.pathname).toBe(first.pathname);
+    expect(again.searchParams.get('oe')).not.toBe(first.searchParams.get('oe'));
+    const before = Buffer.from(await (await fetch(first)).arrayBuffer());
+
+    await control('POST', '/accounts/lena.bakes/picture', {});
+    const changed = await me();
+    expect(changed.pathname).not.toBe(first.pathname);
+    const after = Buffer.from(await (await fetch(changed)).arrayBuffer());
+    expect(after.equals(before)).toBe(false);
+    // The old link still serves the old picture until it expires.
+    expect(Buffer.from(await (await fetch(first)).arrayBuffer()).equals(before)).toBe(true);
+
+    await control('POST', '/accounts/lena.bakes/picture', { kind: 'html' });
+    const html = await fetch(await me());
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toContain('text/html');
+
+    await control('POST', '/accounts/lena.bakes/picture', { kind: 'oversized' });
+    const huge = await fetch(await me());
+    expect(huge.headers.get('content-type')).toBe('image/png');
+    expect(huge.headers.get('content-length')).toBeNull();
+    expect((await huge.arrayBuffer()).byteLength).toBeGreaterThan(6 * 1024 * 1024 - 1);
   });
 
   it('puts usage headers and fbtrace_id on Graph errors, 2500 on unknown paths', async () => {

@@ -29,7 +29,7 @@ export interface EmulatorOptions {
   seed?: boolean;
   /** Origin put into profile picture URLs. Default: the Host the request came to. */
   publicUrl?: string;
-  /** The runtime environment (NODE_ENV); the emulator refuses to start in production. */
+  /** The runtime environment (NODE_ENV): when given, it must be `development` or `test`. */
   env?: string;
   logger?: EmulatorLogger;
 }
@@ -45,9 +45,21 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
+/** Where the emulator may run. A list of allowed names, not one forbidden one: `prod`, `staging`
+ *  or `Production` are just as much not a developer's machine. */
+const EMULATOR_ENVIRONMENTS = ['development', 'test'];
+
+/** Why the emulator must not run with this NODE_ENV, or undefined when it may. */
+export function emulatorRefusal(nodeEnv: string | undefined): string | undefined {
+  if (nodeEnv !== undefined && EMULATOR_ENVIRONMENTS.includes(nodeEnv)) return undefined;
+  return `The Instagram emulator runs only with NODE_ENV=development or NODE_ENV=test, not ${
+    nodeEnv === undefined ? 'with NODE_ENV unset' : `NODE_ENV=${nodeEnv}`
+  }: it hands out tokens to anyone and would stand in for Meta.`;
+}
+
 export class EmulatorRefusedError extends Error {
-  constructor() {
-    super('The Instagram emulator does not run with NODE_ENV=production');
+  constructor(message: string) {
+    super(message);
     this.name = 'EmulatorRefusedError';
   }
 }
@@ -151,7 +163,9 @@ export function buildEmulatorApp(ctx: EmulatorContext, logger?: EmulatorLogger):
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
-  if (options.env === 'production') throw new EmulatorRefusedError();
+  // In-process callers (tests, demo mode) may leave env out; a named environment must be allowed.
+  const refusal = options.env === undefined ? undefined : emulatorRefusal(options.env);
+  if (refusal) throw new EmulatorRefusedError(refusal);
   const appId = options.appId ?? DEMO_APP_ID;
   const appSecret = options.appSecret ?? DEMO_APP_SECRET;
   const state = new EmulatorState({

@@ -83,23 +83,3 @@ export function consentPage(input: ConsentPageInput): string {
 <form id="consent-deny" method="post" action="/oauth/authorize">${hidden}</form>`,
   );
 }
-
-const PALETTE = ['#833ab4', '#fd1d1d', '#fcb045', '#405de6', '#5851db', '#c13584', '#e1306c'];
-
-/** A round avatar with the account's initials. */
-export function avatarSvg(account: EmulatorAccount): string {
-  const initials =
-    (account.name ?? account.username)
-      .split(/[\s._|-]+/)
-      .filter(Boolean)
-      .slice(0, 2)
-      .map((w) => [...w][0]?.toUpperCase() ?? '')
-      .join('') || '?';
-  const sum = [...account.userId].reduce((acc, ch) => acc + ch.charCodeAt(0), 0);
-  const a = PALETTE[sum % PALETTE.length] ?? '#833ab4';
-  const b = PALETTE[(sum + 3) % PALETTE.length] ?? '#fcb045';
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="150" height="150" viewBox="0 0 150 150">
-<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="${a}"/><stop offset="1" stop-color="${b}"/></linearGradient></defs>
-<circle cx="75" cy="75" r="75" fill="url(#g)"/>
-<text x="75" y="75" dy=".35em" text-anchor="middle" font-family="system-ui,sans-serif" font-size="56" font-weight="600" fill="#fff">${escapeHtml(initials)}</text></svg>`;
-}

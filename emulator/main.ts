@@ -1,12 +1,14 @@
 import pino from 'pino';
 import { DEMO_APP_ID, DEMO_APP_SECRET } from '../src/config/demo-app';
-import { startEmulator } from './emulator';
+import { emulatorRefusal, startEmulator } from './emulator';
 
 /** `npm run emulator`: the Instagram emulator as a standalone server. Development only. */
 async function main(): Promise<void> {
   const env = process.env;
-  if (env.NODE_ENV === 'production') {
-    process.stderr.write('The Instagram emulator refuses to run with NODE_ENV=production.\n');
+  // Explicitly development or test: `npm run emulator` sets development when NODE_ENV is unset.
+  const refusal = emulatorRefusal(env.NODE_ENV);
+  if (refusal) {
+    process.stderr.write(`${refusal}\n`);
     process.exit(1);
   }
   const port = Number(env.EMULATOR_PORT ?? 4010);

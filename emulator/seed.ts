@@ -19,6 +19,8 @@ export function seedAccounts(): EmulatorAccount[] {
       followsCount: 80,
       mediaCount: 42,
       hasProfilePicture: true,
+      pictureVersion: 1,
+      pictureKind: 'png',
     },
     {
       userId: '17841463195712048',
@@ -32,6 +34,8 @@ export function seedAccounts(): EmulatorAccount[] {
       followsCount: 512,
       mediaCount: 387,
       hasProfilePicture: true,
+      pictureVersion: 1,
+      pictureKind: 'png',
     },
     {
       userId: '17841452983315520',
@@ -45,6 +49,8 @@ export function seedAccounts(): EmulatorAccount[] {
       followsCount: 231,
       mediaCount: 1204,
       hasProfilePicture: true,
+      pictureVersion: 1,
+      pictureKind: 'png',
     },
   ];
 }

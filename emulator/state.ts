@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { EmulatorAccount } from './account';
+import type { EmulatorAccount, PictureKind } from './account';
 import { seedAccounts } from './seed';
 
 export const HOUR_MS = 60 * 60 * 1000;
@@ -18,10 +18,12 @@ export const KNOWN_SCOPES = new Set([
   'instagram_business_manage_insights',
 ]);
 
-export type { EmulatorAccount };
+export type { EmulatorAccount, PictureKind };
 
 export type AccountInput = Partial<EmulatorAccount> & { username: string };
-export type AccountPatch = Partial<Omit<EmulatorAccount, 'userId' | 'appScopedId'>>;
+export type AccountPatch = Partial<
+  Omit<EmulatorAccount, 'userId' | 'appScopedId' | 'pictureVersion'>
+>;
 
 export type TokenKind = 'short' | 'long';
 
@@ -209,6 +211,8 @@ export class EmulatorState {
       followsCount: input.followsCount ?? 0,
       mediaCount: input.mediaCount ?? 0,
       hasProfilePicture: input.hasProfilePicture ?? true,
+      pictureVersion: input.pictureVersion ?? 1,
+      pictureKind: input.pictureKind ?? 'png',
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.biography !== undefined ? { biography: input.biography } : {}),
       ...(input.website !== undefined ? { website: input.website } : {}),
@@ -229,6 +233,15 @@ export class EmulatorState {
       }
     }
     Object.assign(account, patch);
+    return account;
+  }
+
+  /** The person sets a new profile picture: a new CDN path, new bytes (or a bad body, `kind`). */
+  changePicture(ref: string, kind: PictureKind = 'png'): EmulatorAccount {
+    const account = this.getAccount(ref);
+    account.pictureVersion += 1;
+    account.pictureKind = kind;
+    account.hasProfilePicture = true;
     return account;
   }
 

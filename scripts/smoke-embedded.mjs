@@ -206,6 +206,54 @@ try {
   await new Promise((r) => setTimeout(r, 300));
   rmSync(dataDir, { recursive: true, force: true });
 }
+// First run as root from a folder the `postgres` user cannot enter (a project under a mode-700
+// home): `npm start` and `npm test` stop with one paragraph, never `spawn initdb EACCES`.
+if (process.getuid?.() === 0) {
+  const home = mkdtempSync(join(tmpdir(), 'ssell-smoke-home-')); // mode 700, like /root
+  const run = (args, extra) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, args, {
+        env: { ...env, ...extra },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
+  const explained = ({ code, output }) =>
+    code !== 0 &&
+    output.includes(`may not enter ${home} (mode 700)`) &&
+    /DATABASE_URL/.test(output) &&
+    !/EACCES|\n\s+at /.test(output);
+  try {
+    const start = await run(['dist/src/main.js'], { DATA_DIR: join(home, 'app', '.data') });
+    check(
+      'root, DATA_DIR under a mode-700 folder: npm start stops with one paragraph',
+      explained(start),
+      (start.output.split('\n').find((l) => l.includes('cannot start')) ?? start.output).slice(
+        0,
+        120,
+      ),
+    );
+    const test = await run(['node_modules/vitest/vitest.mjs', 'run', 'src/config/config.spec.ts'], {
+      TMPDIR: home,
+      CI: '',
+    });
+    check(
+      "root, TMPDIR under a mode-700 folder: npm test's global setup stops with the paragraph",
+      explained(test),
+      test.code === 0 ? 'it ran' : '',
+    );
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
 const passed = results.filter(Boolean).length;
 console.log(`SMOKE_RESULT passed=${passed} failed=${results.length - passed}`);
 process.exit(results.every(Boolean) ? 0 : 1);

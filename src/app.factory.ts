@@ -1,21 +1,41 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
+import { parse as parseForm } from 'node:querystring';
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import { ValidationPipe } from '@nestjs/common';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { renderErrorPage } from './common/filters/framework-errors';
+import { allowedOriginsOf, crossSiteRefusal } from './common/http/cross-site';
+import { frameworkErrorHandler } from './common/http/framework-errors';
+import {
+  containsNul,
+  exceedsJsonDepth,
+  JsonTooDeepException,
+  MAX_JSON_DEPTH,
+  NulCharacterException,
+} from './common/http/request-limits';
+import { isDocsPath, securityHeaders } from './common/http/security-headers';
 import { projectRoot } from './common/project-root';
 import { SESSION_COOKIE } from './common/auth/session-token';
+import { databaseErrorMapper } from './infrastructure/database/database-error.mapper';
 import { AccountSyncErrorFilter } from './modules/instagram/filters/account-sync-error.filter';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Everything in dist/web/assets is named by Vite after its content hash (index-<hash>.js, and the
+ * .br/.gz sent in its place): a name never changes content.
+ */
+const HASHED_ASSET = /[\\/]assets[\\/][^\\/]+$/;
 
 /** A caller's X-Request-Id is kept when it is sane, so one id follows a request across services. */
 function requestId(req: IncomingMessage): string {
@@ -39,39 +59,49 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
 }
 
 export async function createApp(deps: AppDependencies): Promise<NestFastifyApplication> {
+  const { config } = deps;
+  const envelope = frameworkErrorHandler(config.isProduction);
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: requestId,
-    trustProxy: deps.config.trustProxy,
+    trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      if (!renderErrorPage(error, request, reply)) envelope(error, request, reply);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(deps), adapter, {
     bufferLogs: true,
     abortOnError: false,
+    // Our own parsers below, which bound nesting and refuse NUL characters before anything walks
+    // the body.
+    bodyParser: false,
   });
   app.useLogger(app.get(PinoNestLogger));
   app.flushLogs();
+  const fastify = app.getHttpAdapter().getInstance();
+  registerBodyParsers(fastify);
 
   await app.register(fastifyCookie);
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        // Swagger UI at /docs runs an inline bootstrap script and inline styles.
-        scriptSrc: ["'self'", "'unsafe-inline'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:', 'https:', 'http:'],
-        formAction: ["'self'", 'https:', 'http:'],
-        // Local development is plain HTTP; upgrading would break the demo's emulator links.
-        upgradeInsecureRequests: deps.config.isProduction ? [] : null,
-      },
-    },
-    hsts: deps.config.isProduction,
-    crossOriginResourcePolicy: { policy: 'same-site' },
+  // Swagger UI's routes get the policy with inline scripts; registered before helmet's own
+  // onRoute hook, which reads the route option.
+  const docsHeaders = securityHeaders(config.isProduction, { docs: true });
+  fastify.addHook('onRoute', (route) => {
+    if (isDocsPath(route.url)) route.helmet = docsHeaders;
   });
-  const fastify = app.getHttpAdapter().getInstance();
+  await app.register(fastifyHelmet, securityHeaders(config.isProduction, { docs: false }));
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  const allowedOrigins = allowedOriginsOf(config.publicUrl, config.corsOrigins);
+  fastify.addHook('onRequest', async (request) => {
+    const refusal = crossSiteRefusal(request, allowedOrigins);
+    if (refusal) throw refusal;
+  });
+  fastify.addHook('preValidation', async (request) => {
+    if (containsNul(request.query) || containsNul(request.params)) {
+      throw new NulCharacterException();
+    }
   });
   // Graceful shutdown: close() waits for the requests in flight, but a keep-alive connection that
   // goes idle after its last response would hold it open until the client's timeout. Answers
@@ -85,8 +115,8 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     return payload;
   });
 
-  if (deps.config.corsOrigins.length > 0) {
-    app.enableCors({ origin: deps.config.corsOrigins, credentials: true });
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({ origin: config.corsOrigins, credentials: true });
   }
   app.useGlobalPipes(
     new ValidationPipe({
@@ -99,20 +129,72 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
   );
   // One filter per error family. Nest asks the last registered first, so the catch-all comes
   // first and each family after it.
-  app.useGlobalFilters(new AllExceptionsFilter(), new AccountSyncErrorFilter());
+  app.useGlobalFilters(
+    new AllExceptionsFilter([databaseErrorMapper(deps.database.health)]),
+    new AccountSyncErrorFilter(),
+  );
 
-  // The accounts page (web/): static files, same origin as the API so the session cookie works.
-  app.useStaticAssets({
-    root: join(projectRoot(), 'web'),
+  // The accounts page, built from web/ by `npm run build` into dist/web: static files on the API's
+  // origin so the session cookie works. Vite names assets by content hash, so a browser may keep
+  // them for a year; index.html and the favicon are revalidated on every load (ETag), which is how
+  // a new build reaches people.
+  await app.register(fastifyStatic, {
+    root: join(projectRoot(), 'dist', 'web'),
     prefix: '/',
     decorateReply: false,
     wildcard: false,
+    // The build writes .br and .gz beside each asset; they are sent as encodings, not as files.
+    preCompressed: true,
+    globIgnore: ['**/*.gz', '**/*.br'],
+    setHeaders: (reply, path) => {
+      void reply.header(
+        'cache-control',
+        HASHED_ASSET.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+      );
+    },
   });
 
-  SwaggerModule.setup('docs', app, buildOpenApiDocument(app), {
-    jsonDocumentUrl: 'docs-json',
-    yamlDocumentUrl: 'docs-yaml',
-  });
+  if (config.docsEnabled) {
+    SwaggerModule.setup('docs', app, buildOpenApiDocument(app), {
+      jsonDocumentUrl: 'docs-json',
+      yamlDocumentUrl: 'docs-yaml',
+    });
+  }
   await app.init();
   return app;
+}
+
+/**
+ * JSON (every route) and urlencoded (Meta's callbacks). Nesting is bounded on the raw text, before
+ * parsing; NUL characters are refused in any string, since PostgreSQL text cannot hold them (the
+ * query would fail with 22021 or 08P01).
+ */
+function registerBodyParsers(fastify: FastifyInstance): void {
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  const options = { parseAs: 'string' as const, bodyLimit: BODY_LIMIT_BYTES };
+  type Done = (error: Error | null, body?: unknown) => void;
+  fastify.addContentTypeParser(
+    'application/json',
+    options,
+    (request: FastifyRequest, body: string, done: Done) => {
+      if (exceedsJsonDepth(body, MAX_JSON_DEPTH)) {
+        done(new JsonTooDeepException(), undefined);
+        return;
+      }
+      void parseJson(request, body, (error, value) => {
+        if (error) done(error, undefined);
+        else if (containsNul(value)) done(new NulCharacterException(), undefined);
+        else done(null, value);
+      });
+    },
+  );
+  fastify.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    options,
+    (_request: FastifyRequest, body: string, done: Done) => {
+      const value = parseForm(body);
+      if (containsNul(value)) done(new NulCharacterException(), undefined);
+      else done(null, value);
+    },
+  );
 }

@@ -3,12 +3,15 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
+import { isQuietReply } from './common/logging/quiet-replies';
 import { redactUrl } from './common/logging/redact';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
 import type { DatabaseHandle } from './infrastructure/database/database';
 import { DatabaseModule } from './infrastructure/database/database.module';
 import { CryptoModule } from './infrastructure/crypto/crypto.module';
+import { PictureFetcherModule } from './infrastructure/http/picture-fetcher.module';
 import { InstagramClientModule } from './infrastructure/instagram/instagram-client.module';
 import { JobsModule } from './infrastructure/jobs/jobs.module';
 import { AuthModule } from './modules/auth/auth.module';
@@ -19,7 +22,7 @@ export interface AppDependencies {
   config: AppConfig;
   database: DatabaseHandle;
   logger: Logger;
-  /** The system clock unless a test moves time. */
+  /** Defaults to the system clock; tests pass one that follows the emulator's. */
   clock?: Clock;
 }
 
@@ -30,8 +33,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(deps.config),
-        ClockModule.forRoot(deps.clock),
         LoggingModule.forRoot(deps.logger),
+        ClockModule.forRoot(deps.clock),
         DatabaseModule.forRoot(deps.database),
         LoggerModule.forRoot({
           pinoHttp: {
@@ -39,7 +42,20 @@ export class AppModule {
             // Fastify assigned the id (from X-Request-Id or a new UUID) before middleware runs.
             genReqId: (req) => (req as { id?: string }).id ?? '',
             customLogLevel: (_req, res, err) =>
-              err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+              isQuietReply(res)
+                ? 'silent'
+                : err || res.statusCode >= 500
+                  ? 'error'
+                  : res.statusCode >= 400
+                    ? 'warn'
+                    : 'info',
+            // For a 5xx pino-http invents an Error ("failed with status code 502") and logs its
+            // stack, which points into pino-http. The error filter logs the real cause (with its
+            // stack for a 500), so the access line keeps only the request and the status.
+            customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+              const { err: _invented, ...rest } = value;
+              return rest;
+            },
             autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health/') },
             serializers: {
               req: (req: { id?: unknown; method?: string; url?: string }) => ({
@@ -51,9 +67,11 @@ export class AppModule {
             },
           },
         }),
+        RateLimitModule,
         CryptoModule,
         JobsModule,
         InstagramClientModule,
+        PictureFetcherModule,
         AuthModule,
         HealthModule,
         InstagramModule,

@@ -48,6 +48,8 @@ async function startDemoEmulator(
     config: {
       ...config,
       instagram: { ...config.instagram, oauthUrl: url, apiUrl: url, graphApiUrl: `${url}/v25.0` },
+      // The emulator's picture links point at itself, on this machine.
+      pictures: { ...config.pictures, allowPrivateAddresses: true },
     },
   };
 }
@@ -87,9 +89,16 @@ export async function startService(
   try {
     const migrationLog = logger.child({ component: 'migrations' });
     await migrate(databaseUrl, { info: (m) => migrationLog.info(m) });
-    const database = createDatabase(databaseUrl, config.database.poolSize, (error) =>
-      logger.warn({ err: loggableError(error) }, 'idle database connection failed'),
+    const database = createDatabase(
+      databaseUrl,
+      config.database.poolSize,
+      (error) => logger.warn({ err: loggableError(error) }, 'idle database connection failed'),
+      {
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        connectTimeoutMs: config.database.connectTimeoutMs,
+      },
     );
+    database.health.reportTo(logger.child({ component: 'database' }));
     const app = await createApp({ config, database, logger });
     if (role !== 'worker') await app.listen({ port: config.port, host: config.host });
     const url = role === 'worker' ? '(worker: no HTTP)' : `http://localhost:${config.port}`;

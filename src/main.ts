@@ -5,6 +5,7 @@ import { startService, type ServiceRole } from './bootstrap';
 import { createRootLogger } from './common/logging/logger';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
 import { loggableError } from './common/logging/loggable-error';
+import { EmbeddedPostgresAccessError } from './infrastructure/database/embedded-postgres';
 
 const ROLES: readonly ServiceRole[] = ['all', 'api', 'worker'];
 
@@ -60,8 +61,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // Boot failures (a migration, the database, the port) end the process with their reason.
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // Boot failures (a migration, the database, the port) end the process with their reason; one
+  // we could explain in words is printed as the words alone.
+  const message =
+    error instanceof EmbeddedPostgresAccessError
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
   process.stderr.write(`ssell: failed to start: ${message}\n`);
   process.exit(1);
 });

@@ -201,7 +201,9 @@ describe('SessionGuard and GET /auth/me', () => {
 
   it('401 for alg "none" and for other HMAC algorithms with the right secret', async () => {
     const user = await registerUser(t.url);
-    const claims = { sub: user.userId, iat: now(), exp: now() + 600 };
+    // The session the real token names: a token must name one (test/session-revocation.test.ts).
+    const { sid } = JSON.parse(Buffer.from(user.token.split('.')[1]!, 'base64url').toString());
+    const claims = { sub: user.userId, sid, iat: now(), exp: now() + 600 };
     expectErrorEnvelope(
       await http(t.url, 'GET', '/auth/me', { token: craftJwt(claims, { alg: 'none' }) }),
       401,
@@ -311,6 +313,7 @@ describe('the HTTP shell', () => {
     expect((await http(t.url, 'GET', '/health/ready')).body).toEqual({
       status: 'ok',
       database: 'up',
+      jobs: { status: 'ok', checkedAt: expect.any(String), stalled: [] },
     });
   });
 

@@ -5,6 +5,7 @@ import pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { TestProject } from 'vitest/node';
 import {
+  EmbeddedPostgresAccessError,
   freePort,
   startEmbeddedPostgres,
   type RunningEmbeddedPostgres,
@@ -45,12 +46,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     dataDir = mkdtempSync(join(tmpdir(), 'ssell-test-pg-'));
     // mkdtemp makes the folder 0700; the cluster runs as the `postgres` user when we are root.
     chmodSync(dataDir, 0o755);
-    embedded = await startEmbeddedPostgres({
-      dataDir,
-      port: await freePort(),
-      persistent: false,
-      log: () => undefined,
-    });
+    try {
+      embedded = await startEmbeddedPostgres({
+        dataDir,
+        port: await freePort(),
+        persistent: false,
+        log: () => undefined,
+      });
+    } catch (error) {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (error instanceof EmbeddedPostgresAccessError) {
+        // The paragraph says it all; Vitest would add a stack into this file.
+        error.message = `${error.message} For the tests, TEST_DATABASE_URL may name a server instead.`;
+        error.stack = error.message;
+      }
+      throw error;
+    }
     serverUrl = embedded.url;
   }
   await admin(serverUrl, async (client) => {

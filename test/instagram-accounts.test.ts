@@ -38,12 +38,14 @@ const scanned = { bodies: 0, logs: 0 };
 const BASE = '/instagram/accounts';
 const RESPONSE_KEYS = [
   'accountType',
+  'avatarUrl',
   'biography',
   'createdAt',
   'displayName',
   'followerCount',
   'followingCount',
   'id',
+  'isCurrent',
   'lastRefreshAt',
   'lastRefreshError',
   'lastSyncAt',

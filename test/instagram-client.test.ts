@@ -217,7 +217,7 @@ describe('InstagramClient against the emulator', () => {
       name: 'Lena Okafor | Home Baking',
       accountType: 'Media_Creator',
       profilePictureUrl: expect.stringMatching(
-        /\/__pictures\/17841463195712048_n\.svg\?.*oh=00_.*&oe=[0-9A-F]+$/,
+        /\/__pictures\/17841463195712048_1_n\.png\?.*oh=00_.*&oe=[0-9A-F]+$/,
       ),
       followersCount: 48213,
       followsCount: 512,
@@ -447,6 +447,51 @@ describe('InstagramClient against the emulator', () => {
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS * 3 + 1500);
     });
 
+    it('ends a call at its deadline across attempts, whatever the retries allow', async () => {
+      // 10 retries of 400 ms would take more than 4 s; the deadline ends the call at 700 ms, in
+      // the middle of the second attempt.
+      const bounded = makeClient(emu, { maxRetries: 10, deadlineMs: 700 });
+      emu.state.inject({ kind: 'hang', delayMs: TIMEOUT_MS * 10, count: 20 });
+      const started = Date.now();
+      const result = await counting(emu, () => bounded.getProfile(token.accessToken));
+      const elapsed = Date.now() - started;
+      expect(result.error).toBeInstanceOf(InstagramTimeoutError);
+      expect(result.error).toMatchObject({ kind: 'timeout', operation: 'getProfile' });
+      expect((result.error as Error).message).toMatch(/deadline of 700 ms/);
+      expect(elapsed).toBeGreaterThanOrEqual(650);
+      expect(elapsed).toBeLessThan(1000);
+      expect(result.requests).toBe(2);
+    });
+
+    it('starts no attempt and waits no backoff past what the deadline leaves', async () => {
+      // Backoff of 2 s after the first timeout would overshoot a 1 s deadline: it is cut short so
+      // that the last attempt still gets its quarter second, and the call ends at the deadline.
+      const bounded = makeClient(emu, {
+        maxRetries: 10,
+        deadlineMs: 1000,
+        retryBaseDelayMs: 2000,
+        retryMaxDelayMs: 2000,
+      });
+      emu.state.inject({ kind: 'hang', delayMs: TIMEOUT_MS * 10, count: 20 });
+      const started = Date.now();
+      const result = await counting(emu, () => bounded.getProfile(token.accessToken));
+      const elapsed = Date.now() - started;
+      expect(result.error).toBeInstanceOf(InstagramTimeoutError);
+      expect(elapsed).toBeLessThan(1300);
+      expect(result.requests).toBeLessThanOrEqual(2);
+    });
+
+    it("ends a call when the caller's signal aborts, before the client's own deadline", async () => {
+      emu.state.inject({ kind: 'hang', delayMs: TIMEOUT_MS * 10, count: 5 });
+      const started = Date.now();
+      const result = await counting(emu, () =>
+        client.getProfile(token.accessToken, { signal: AbortSignal.timeout(150) }),
+      );
+      expect(result.error).toBeInstanceOf(InstagramTimeoutError);
+      expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
+      expect(result.requests).toBe(1);
+    });
+
     it('retries a dropped connection', async () => {
       emu.state.inject({ kind: 'drop' });
       const once = await counting(emu, () => client.getProfile(token.accessToken));
@@ -536,6 +581,7 @@ describe('InstagramClient against the emulator', () => {
       graphApiUrl: `${emu.url}/v25.0`,
       extraScopes: [],
       timeoutMs: 10_000,
+      deadlineMs: 12_000,
       maxRetries: 3,
       sendAppsecretProof: true,
     };

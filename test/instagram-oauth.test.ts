@@ -876,13 +876,15 @@ describe('the browser binding (ssell_oauth cookie)', () => {
 });
 
 describe('the browser binding in production', () => {
-  it('is Secure', async () => {
+  it('is Secure (and __Host- prefixed: test/cross-site.test.ts checks the rest)', async () => {
     const prod = await startTestApp({ ...emulatorEnv(emu), NODE_ENV: 'production', PUBLIC_URL });
     try {
       const user = await registerUser(prod.url);
       const res = await http(prod.url, 'GET', '/instagram/oauth/authorize', { token: user.token });
       expect(res.status).toBe(302);
-      const header = res.headers.getSetCookie().find((c) => c.startsWith(`${BINDING_COOKIE}=`));
+      const header = res.headers
+        .getSetCookie()
+        .find((c) => c.startsWith(`__Host-${BINDING_COOKIE}=`));
       expect(header?.split(';').map((part) => part.trim())).toContain('Secure');
     } finally {
       await prod.close();

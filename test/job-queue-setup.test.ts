@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config';
 import { generateKeyringEntry } from '../src/config/keyring';
@@ -33,7 +34,10 @@ it('four processes booting together on a new database all start, and make each q
     JOBS_ENABLED: 'false',
   });
   // Each JobQueue stands for one process: a pg-boss of its own, on a pool of its own.
-  const queues = Array.from({ length: 4 }, () => new JobQueue(config, database.url));
+  const handles = Array.from({ length: 4 }, () => createDatabase(database.url, 1, () => undefined));
+  const queues = handles.map(
+    (h) => new JobQueue(config, database.url, pino({ level: 'silent' }), h.health),
+  );
   const boots = await Promise.allSettled(queues.map((q) => q.onModuleInit()));
   try {
     expect(boots.map((b) => b.status)).toEqual([
@@ -53,5 +57,7 @@ it('four processes booting together on a new database all start, and make each q
     }
   } finally {
     await Promise.all(queues.map((q) => q.onApplicationShutdown()));
+    await Promise.all(handles.map((h) => h.close()));
+    await Promise.all(handles.map((h) => h.close()));
   }
 });

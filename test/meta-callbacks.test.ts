@@ -36,8 +36,7 @@ function deauthPayload(userId: string, issuedAt = nowSeconds()) {
   return { user_id: userId, algorithm: 'HMAC-SHA256', issued_at: issuedAt };
 }
 
-function deletionPayload(userId: string) {
-  const issued = nowSeconds();
+function deletionPayload(userId: string, issued = nowSeconds()) {
   return { algorithm: 'HMAC-SHA256', expires: issued + 3600, issued_at: issued, user_id: userId };
 }
 
@@ -72,7 +71,16 @@ const ig = (username: string) => emu.state.findAccount(username)!;
 beforeAll(async () => {
   app = await startInstagramTestApp({ PUBLIC_URL, INSTAGRAM_TIMEOUT_MS: '2000' });
   ({ t, emu } = app);
-  for (const username of ['deauth.one', 'deauth.two', 'deauth.late', 'bystander', 'erase.me']) {
+  for (const username of [
+    'deauth.one',
+    'deauth.two',
+    'deauth.late',
+    'bystander',
+    'erase.me',
+    'stale.one',
+    'replay.me',
+    'late.delivery',
+  ]) {
     emu.state.createAccount({ username });
   }
 });
@@ -275,6 +283,89 @@ describe('POST /instagram/webhooks/data-deletion', () => {
     expect((await t.db.one('SELECT count(*)::int AS n FROM data_deletion_requests')).n).toBe(
       before,
     );
+  });
+});
+
+describe('freshness and replays', () => {
+  it('refuses a stale, future-dated or undated signed_request (400), changing nothing', async () => {
+    const user = await registerUser(t.url);
+    const { accountId } = await connectViaOAuth(t, user, 'stale.one');
+    const before = await snapshot(accountId);
+    const id = ig('stale.one').appScopedId;
+    const payloads: Array<[string, string, Record<string, unknown>]> = [
+      ['issued_at 1', '/instagram/webhooks/deauthorize', deauthPayload(id, 1)],
+      [
+        '37 hours old',
+        '/instagram/webhooks/deauthorize',
+        deauthPayload(id, nowSeconds() - 37 * 3600),
+      ],
+      ['an hour ahead', '/instagram/webhooks/deauthorize', deauthPayload(id, nowSeconds() + 3600)],
+      ['undated', '/instagram/webhooks/deauthorize', { user_id: id, algorithm: 'HMAC-SHA256' }],
+      ['stale deletion', '/instagram/webhooks/data-deletion', deletionPayload(id, 1)],
+    ];
+    for (const [what, path, payload] of payloads) {
+      const res = await post(path, form(signedRequest(payload)));
+      expect({ what, status: res.status }).toEqual({ what, status: 400 });
+      expect(res.body.message).toMatch(/issued_at/);
+    }
+    expect(await snapshot(accountId)).toEqual(before);
+  });
+
+  it('a replayed deletion gets the same confirmation code and does not delete the account connected since', async () => {
+    const user = await registerUser(t.url);
+    const first = await connectViaOAuth(t, user, 'replay.me');
+    const signed = signedRequest(deletionPayload(ig('replay.me').appScopedId, nowSeconds() - 60));
+    const res = await post('/instagram/webhooks/data-deletion', form(signed));
+    expect(res.status).toBe(200);
+    const code: string = res.body.confirmation_code;
+    expect(await rowsOf('account_tokens', first.accountId)).toBe(0);
+
+    // The person connects the same Instagram account again, then the old request comes back.
+    const again = await connectViaOAuth(t, user, 'replay.me');
+    const replay = await post('/instagram/webhooks/data-deletion', form(signed));
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual(res.body);
+    const row = await t.db.oneOrNone('SELECT status FROM client_accounts WHERE id = $1', [
+      again.accountId,
+    ]);
+    expect(row?.status).toBe('active');
+    expect(
+      (
+        await t.db.one<{ n: number }>(
+          'SELECT count(*)::int AS n FROM data_deletion_requests WHERE confirmation_code = $1',
+          [code],
+        )
+      ).n,
+    ).toBe(1);
+    const status = await http(t.url, 'GET', `/instagram/data-deletion/${code}`);
+    expect(status.body).toMatchObject({ status: 'completed', accounts_deleted: 1 });
+
+    // Concurrent deliveries of one new request: one code, one deletion.
+    const fresh = signedRequest(deletionPayload(ig('replay.me').appScopedId));
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => post('/instagram/webhooks/data-deletion', form(fresh))),
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body.confirmation_code)).size).toBe(1);
+    expect(await rowsOf('account_tokens', again.accountId)).toBe(0);
+  });
+
+  it('a deletion first delivered after the person connected again keeps that connection', async () => {
+    const user = await registerUser(t.url);
+    const { accountId } = await connectViaOAuth(t, user, 'late.delivery');
+    // Issued an hour ago, before this connect: Meta retried it until now.
+    const res = await post(
+      '/instagram/webhooks/data-deletion',
+      form(signedRequest(deletionPayload(ig('late.delivery').appScopedId, nowSeconds() - 3600))),
+    );
+    expect(res.status).toBe(200);
+    expect(await rowsOf('account_tokens', accountId)).toBe(1);
+    const status = await http(
+      t.url,
+      'GET',
+      `/instagram/data-deletion/${res.body.confirmation_code}`,
+    );
+    expect(status.body).toMatchObject({ status: 'completed', accounts_deleted: 0 });
   });
 });
 

@@ -56,12 +56,24 @@ it('documents every route with a summary and its error responses', async () => {
       'POST /instagram/accounts/{id}/sync',
       'POST /instagram/accounts/{id}/refresh-status',
       'GET /instagram/accounts/{id}/events',
+      'GET /instagram/accounts/current',
+      'PUT /instagram/accounts/current',
+      'GET /instagram/accounts/expiring',
+      'GET /instagram/accounts/{id}/metrics',
+      'GET /instagram/accounts/{id}/avatar',
       'GET /instagram/oauth/authorize',
       'GET /instagram/oauth/info',
       'GET /instagram/oauth/callback',
       'POST /instagram/webhooks/deauthorize',
       'POST /instagram/webhooks/data-deletion',
       'GET /instagram/data-deletion/{code}',
+      'POST /instagram/connect-links',
+      'GET /instagram/connect-links',
+      'DELETE /instagram/connect-links/{id}',
+      'POST /instagram/accounts/{id}/reconnect-link',
+      'GET /connect/done',
+      'GET /connect/{token}',
+      'GET /connect/{token}/authorize',
     ].sort(),
   );
   for (const { route, op } of operations) {
@@ -74,4 +86,37 @@ it('documents every route with a summary and its error responses', async () => {
       expect(Object.keys(op.responses), `${route} does not document ${status}`).toContain(status);
     }
   }
+});
+
+it('gives every error of the account and auth routes examples of its own status; 429s declare Retry-After', async () => {
+  const doc = (await http(t.url, 'GET', '/docs-json')).body as {
+    paths: Record<string, Record<string, { responses: Record<string, any> }>>;
+  };
+  let checked = 0;
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    if (!path.startsWith('/instagram/accounts') && !path.startsWith('/auth/')) continue;
+    for (const [method, op] of Object.entries(methods)) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (Number(status) < 400) continue;
+        const where = `${method.toUpperCase()} ${path} ${status}`;
+        const examples = response.content?.['application/json']?.examples as
+          | Record<string, { value: { statusCode: number; error: string; message: string } }>
+          | undefined;
+        expect(
+          examples && Object.keys(examples).length,
+          `${where} has no examples`,
+        ).toBeGreaterThan(0);
+        for (const { value } of Object.values(examples!)) {
+          expect(value.statusCode, where).toBe(Number(status));
+          expect(value.message, where).toBeTruthy();
+          if (status !== '404') expect(value.message, where).not.toBe('Account not found');
+        }
+        if (status === '429') {
+          expect(response.headers?.['Retry-After'], `${where} without Retry-After`).toBeDefined();
+        }
+        checked += 1;
+      }
+    }
+  }
+  expect(checked).toBeGreaterThan(40);
 });

@@ -1,14 +1,15 @@
 /**
- * Tokens that never lapse, across a 60-day token life: the service's clock (a TestClock handed to
- * the app) and the emulator's (its control API) are moved forward together, the refresh sweep
- * runs as the hourly cron would run it, and the refresh jobs it queues run on the real queue
- * against the emulator. Everything else (the database, pg-boss) runs in real time.
+ * Tokens that never lapse, across a 60-day token life: both clocks move forward together. The
+ * emulator's (Meta's) through its control API; the service's follows it (the test app's clock is
+ * the emulator's, as startInstagramTestApp wires it). The refresh sweep runs as the hourly cron
+ * would run it, and the refresh jobs it queues run on the real queue against the emulator.
+ * Everything else (the database, pg-boss) runs in real time.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
+import { CLOCK, type Clock } from '../src/common/clock/clock';
 import { AccountSweepsProcessor } from '../src/modules/instagram/jobs/account-sweeps.processor';
 import type { TestApp } from './helpers/app';
-import { TestClock } from './helpers/clock';
 import { http, registerUser, type RegisteredUser } from './helpers/http';
 import {
   connectViaOAuth,
@@ -22,7 +23,6 @@ const DAY = 24 * HOUR;
 /** What the emulator (like Meta) answers as a long-lived token's lifetime. */
 const LONG_TOKEN_SECONDS = 5_183_944;
 
-const clock = new TestClock();
 let app: InstagramTestApp;
 let emu: RunningEmulator;
 let t: TestApp;
@@ -43,16 +43,18 @@ async function until<T>(
   }
 }
 
-/** Moves Meta's time and ours by the same amount. */
+/** Moves Meta's time, and with it ours (see the top of this file). */
 async function advanceBoth(ms: number): Promise<void> {
   await control(emu, 'POST', '/clock', { advanceMs: Math.round(ms) });
-  clock.advance(ms);
 }
+
+/** The service's time. */
+const serviceNow = () => t.app.get<Clock>(CLOCK).now();
 
 /** Moves both clocks to `daysLeft` days before `expiresAt` (never backwards). */
 async function moveTo(expiresAt: Date, daysLeft: number): Promise<void> {
   const target = expiresAt.getTime() - daysLeft * DAY;
-  const ms = target - clock.now().getTime();
+  const ms = target - serviceNow().getTime();
   expect(ms, `clock move to ${daysLeft} days left`).toBeGreaterThanOrEqual(0);
   await advanceBoth(ms);
 }
@@ -107,10 +109,7 @@ async function connected(username: string) {
 }
 
 beforeAll(async () => {
-  app = await startInstagramTestApp(
-    { PUBLIC_URL: 'http://ssell.test', JOBS_ENABLED: 'true' },
-    { clock },
-  );
+  app = await startInstagramTestApp({ PUBLIC_URL: 'http://ssell.test', JOBS_ENABLED: 'true' });
   ({ t, emu } = app);
   sweeps = t.app.get(AccountSweepsProcessor);
   user = await registerUser(t.url);
@@ -138,7 +137,10 @@ describe('the refresh window', () => {
     expect(await refreshJobs(account.id)).toHaveLength(0);
 
     await moveTo(account.expiresAt, 29);
-    const refreshedAt = clock.now();
+    // Both clocks are 31 days on from the connect.
+    expect(Math.abs(serviceNow().getTime() - emu.state.now().getTime())).toBeLessThan(1000);
+    expect(serviceNow().getTime() - Date.now()).toBeGreaterThan(30 * DAY);
+    const refreshedAt = serviceNow();
     expect(await sweeps.refreshSweep()).toMatchObject({ queued: 1, expired: 0, warned: 0 });
     await until(async () => (await eventsOf(account.id, 'token_refreshed')).length > 0, 'refresh');
     await jobsSettled(account.id);

@@ -344,8 +344,9 @@ describe('TokenVault.verifyKeys', () => {
         await moduleRef.init();
         return moduleRef.get(TokenVault);
       } finally {
-        await moduleRef.close();
-        await moduleHandle.close();
+        // A boot that failed may fail to close too; the pool must go either way, or the next
+        // boot opens a second pool for the same connection.
+        await moduleRef.close().finally(() => moduleHandle.close());
       }
     };
     expect(await boot(`${k2},${k1}`)).toBeInstanceOf(TokenVault);

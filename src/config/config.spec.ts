@@ -31,8 +31,8 @@ describe('loadConfig', () => {
     expect(config.instagram.timeoutMs).toBe(10_000);
   });
 
-  it('takes SYNC_SWEEP_BATCH (default 500, 1..100000)', () => {
-    expect(loadConfig({ DATA_DIR: dataDir() }).syncSweepBatch).toBe(500);
+  it('takes SYNC_SWEEP_BATCH (default 5000, 1..100000)', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).syncSweepBatch).toBe(5000);
     expect(loadConfig({ DATA_DIR: dataDir(), SYNC_SWEEP_BATCH: '10000' }).syncSweepBatch).toBe(
       10_000,
     );
@@ -50,6 +50,29 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ DATA_DIR: dataDir(), TOKEN_REFRESH_WINDOW_DAYS: value })).toThrow(
         /TOKEN_REFRESH_WINDOW_DAYS/,
       );
+    }
+  });
+
+  it('defaults the job workers and the Instagram deadline, and refuses values out of range', () => {
+    const config = loadConfig({ DATA_DIR: dataDir() });
+    expect(config.jobs).toEqual({ concurrency: 10, pollIntervalMs: 1000, stallSeconds: 60 });
+    expect(config.instagram.deadlineMs).toBe(12_000);
+    const set = loadConfig({
+      DATA_DIR: dataDir(),
+      JOBS_CONCURRENCY: '25',
+      JOBS_POLL_INTERVAL_MS: '250',
+      JOBS_STALL_SECONDS: '5',
+      INSTAGRAM_DEADLINE_MS: '8000',
+    });
+    expect(set.jobs).toEqual({ concurrency: 25, pollIntervalMs: 250, stallSeconds: 5 });
+    expect(set.instagram.deadlineMs).toBe(8000);
+    for (const [name, value] of [
+      ['JOBS_CONCURRENCY', '0'],
+      ['JOBS_POLL_INTERVAL_MS', '10'],
+      ['JOBS_STALL_SECONDS', 'soon'],
+      ['INSTAGRAM_DEADLINE_MS', '50'],
+    ] as const) {
+      expect(() => loadConfig({ DATA_DIR: dataDir(), [name]: value })).toThrow(new RegExp(name));
     }
   });
 
@@ -140,5 +163,48 @@ describe('loadConfig', () => {
       'instagram_business_manage_messages',
       'instagram_business_manage_comments',
     ]);
+  });
+
+  it('caps JWT_TTL_SECONDS at an hour', () => {
+    expect(loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '3600' }).auth.jwtTtlSeconds).toBe(
+      3600,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '3601' })).toThrow(
+      /JWT_TTL_SECONDS/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_TTL_SECONDS: '86400' })).toThrow(
+      ConfigError,
+    );
+  });
+
+  it('listens on loopback in demo mode unless HOST is set; on every interface otherwise', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).host).toBe('127.0.0.1');
+    expect(loadConfig({ DATA_DIR: dataDir(), HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ DATA_DIR: dataDir(), HOST: '' }).host).toBe('127.0.0.1');
+    const withApp = { DATA_DIR: dataDir(), INSTAGRAM_APP_ID: '1', INSTAGRAM_APP_SECRET: 's' };
+    expect(loadConfig(withApp).host).toBe('0.0.0.0');
+    expect(loadConfig({ ...withApp, HOST: '10.0.0.5' }).host).toBe('10.0.0.5');
+    expect(loadConfig(prodBase()).host).toBe('0.0.0.0');
+  });
+
+  it('serves the API docs outside production, and in production only with DOCS_ENABLED=true', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).docsEnabled).toBe(true);
+    expect(loadConfig({ DATA_DIR: dataDir(), DOCS_ENABLED: 'false' }).docsEnabled).toBe(false);
+    expect(loadConfig(prodBase()).docsEnabled).toBe(false);
+    expect(loadConfig({ ...prodBase(), DOCS_ENABLED: 'true' }).docsEnabled).toBe(true);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), DOCS_ENABLED: 'yes' })).toThrow(/DOCS_ENABLED/);
+  });
+
+  it('reads the database timeouts', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      DATABASE_STATEMENT_TIMEOUT_MS: '8000',
+      DATABASE_CONNECT_TIMEOUT_MS: '1500',
+    });
+    expect(config.database).toMatchObject({ statementTimeoutMs: 8000, connectTimeoutMs: 1500 });
+    expect(loadConfig({ DATA_DIR: dataDir() }).database).toMatchObject({
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+    });
   });
 });

@@ -24,9 +24,35 @@ export interface InstagramConfig {
   graphApiUrl: string;
   extraScopes: string[];
   timeoutMs: number;
+  /** One call's total across its retries. */
+  deadlineMs: number;
   maxRetries: number;
   sendAppsecretProof: boolean;
 }
+
+export interface JobsConfig {
+  /** Jobs of each per-account kind running at once in one worker process. */
+  concurrency: number;
+  /** How often an idle worker asks the queue for work. */
+  pollIntervalMs: number;
+  /** Jobs ready for this long with none started: the queue is stalled (logged, on readiness). */
+  stallSeconds: number;
+}
+
+/** The one HTTP fetch that downloads Instagram profile pictures (src/infrastructure/http/). */
+export interface PictureFetchConfig {
+  timeoutMs: number;
+  maxBytes: number;
+  /**
+   * Loopback and private targets are refused unless this is set: demo mode sets it for the
+   * in-process emulator on 127.0.0.1, tests through PICTURE_FETCH_ALLOW_PRIVATE. Never in
+   * production. Link-local and metadata addresses are refused always.
+   */
+  allowPrivateAddresses: boolean;
+}
+
+/** Instagram's pictures are small; the contract caps a kept picture at 5 MB. */
+export const PICTURE_MAX_BYTES = 5 * 1024 * 1024;
 
 export interface AppConfig {
   env: Env['NODE_ENV'];
@@ -38,24 +64,38 @@ export interface AppConfig {
   logLevel: Env['LOG_LEVEL'];
   dataDir: string;
   publicUrl: string;
-  database: { url: string | undefined; poolSize: number; embeddedPort: number };
+  database: {
+    url: string | undefined;
+    poolSize: number;
+    embeddedPort: number;
+    /** `statement_timeout`; the client gives up a second later on a server that never answers. */
+    statementTimeoutMs: number;
+    /** Waiting for a connection (from the pool or a new one). */
+    connectTimeoutMs: number;
+  };
   auth: {
     jwtSecret: string;
     jwtTtlSeconds: number;
     sessionTtlDays: number;
     rateLimit: { perIp: number; perEmail: number; windowSeconds: number };
   };
+  /** The public connect-link pages (`/connect/<token>`): requests per client IP per window. */
+  connectPages: { rateLimit: { perIp: number; windowSeconds: number } };
   /** The raw, validated `TOKEN_ENCRYPTION_KEY`; only the token cipher turns it into keys. */
   tokenEncryptionKey: string;
   corsOrigins: string[];
   redisUrl: string | undefined;
   instagram: InstagramConfig;
+  pictures: PictureFetchConfig;
   /** Tokens expiring within this many days are refreshed (and retried until they expire). */
   tokenRefreshWindowDays: number;
   /** Accounts one sync sweep queues (most overdue first); the rest wait for the next sweep. */
   syncSweepBatch: number;
   emulatorPort: number;
   jobsEnabled: boolean;
+  jobs: JobsConfig;
+  /** Swagger UI at /docs and the document at /docs-json. */
+  docsEnabled: boolean;
 }
 
 export { DEMO_APP_ID, DEMO_APP_SECRET } from './demo-app';
@@ -138,12 +178,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
 
+  if (isProduction && env.PICTURE_FETCH_ALLOW_PRIVATE) {
+    throw new ConfigError(
+      'PICTURE_FETCH_ALLOW_PRIVATE=true is for development and tests (an emulator on 127.0.0.1); it is refused when NODE_ENV=production',
+    );
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   return {
     env: env.NODE_ENV,
     isProduction,
     port: env.PORT,
-    host: env.HOST,
+    host: env.HOST ?? (demo ? '127.0.0.1' : '0.0.0.0'),
     trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
     dataDir,
@@ -152,6 +198,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
       embeddedPort: env.EMBEDDED_PG_PORT,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     },
     auth: {
       jwtSecret,
@@ -161,6 +209,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
         perIp: env.AUTH_RATE_LIMIT_PER_IP,
         perEmail: env.AUTH_RATE_LIMIT_PER_EMAIL,
         windowSeconds: env.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+      },
+    },
+    connectPages: {
+      rateLimit: {
+        perIp: env.CONNECT_PAGE_RATE_LIMIT_PER_IP,
+        windowSeconds: env.CONNECT_PAGE_RATE_LIMIT_WINDOW_SECONDS,
       },
     },
     tokenEncryptionKey,
@@ -176,12 +230,27 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       graphApiUrl: env.INSTAGRAM_GRAPH_API_URL,
       extraScopes: env.INSTAGRAM_SCOPES,
       timeoutMs: env.INSTAGRAM_TIMEOUT_MS,
+      deadlineMs: env.INSTAGRAM_DEADLINE_MS,
       maxRetries: env.INSTAGRAM_MAX_RETRIES,
       sendAppsecretProof: env.INSTAGRAM_APPSECRET_PROOF,
+    },
+    pictures: {
+      timeoutMs: env.PICTURE_FETCH_TIMEOUT_MS,
+      maxBytes: PICTURE_MAX_BYTES,
+      allowPrivateAddresses: env.PICTURE_FETCH_ALLOW_PRIVATE,
     },
     tokenRefreshWindowDays: env.TOKEN_REFRESH_WINDOW_DAYS,
     syncSweepBatch: env.SYNC_SWEEP_BATCH,
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
+    jobs: {
+      concurrency: env.JOBS_CONCURRENCY,
+      pollIntervalMs: env.JOBS_POLL_INTERVAL_MS,
+      stallSeconds: env.JOBS_STALL_SECONDS,
+    },
+    docsEnabled:
+      env.DOCS_ENABLED === undefined
+        ? !isProduction
+        : env.DOCS_ENABLED === 'true' || env.DOCS_ENABLED === '1',
   };
 }

@@ -3,6 +3,11 @@ import type { Clock } from '../../src/common/clock/clock';
 import { expect, vi } from 'vitest';
 import type { ClientAccount } from '../../src/domain/entities/client-account.entity';
 import type { InstagramProfile } from '../../src/infrastructure/instagram';
+import {
+  type FetchedPicture,
+  PictureFetchError,
+} from '../../src/infrastructure/http/picture-fetcher';
+import { AccountPicturesService } from '../../src/modules/instagram/services/account-pictures.service';
 import { AccountStatusService } from '../../src/modules/instagram/services/account-status.service';
 import { AccountSyncService } from '../../src/modules/instagram/services/account-sync.service';
 import { AccountTokenService } from '../../src/modules/instagram/services/account-token.service';
@@ -12,6 +17,11 @@ import { FakeAccountRepository } from './fake-account.repository';
 import { FakeDb } from './fake-db';
 import { FakeJobQueue } from './fake-job-queue';
 import { FakeTokenVault } from './fake-token-vault';
+import {
+  FakeAccountMetricsRepository,
+  FakeAccountPictureRepository,
+  FakeCurrentAccountRepository,
+} from './fake-workspace.repositories';
 
 /** The Instagram calls the account services make, as mocks a test sets per call. */
 export interface FakeInstagramClient {
@@ -50,7 +60,19 @@ export function accountServicesWithFakes(clock: Clock = { now: () => new Date() 
     });
   }
   const logger = pino({ level: 'trace' }, { write: (line: string) => logLines.push(line) });
-  const status = new AccountStatusService(accounts, events, db, logger);
+  const current = new FakeCurrentAccountRepository(accounts);
+  const metrics = new FakeAccountMetricsRepository(accounts);
+  const pictureStore = new FakeAccountPictureRepository();
+  // No picture host in unit tests: a download fails unless a test gives the fetcher bytes, and
+  // the sync's tests leave pictures alone (`pictureFetching.mockRestore()` turns them on).
+  const fetcher = {
+    fetch: vi.fn(async (_url: string): Promise<FetchedPicture> => {
+      throw new PictureFetchError('network', 'no picture host in unit tests');
+    }),
+  };
+  const pictures = new AccountPicturesService(fetcher, pictureStore, accounts, logger);
+  const pictureFetching = vi.spyOn(pictures, 'shouldFetch').mockReturnValue(false);
+  const status = new AccountStatusService(accounts, events, db, current, logger);
   const tokens = new AccountTokenService(
     accounts,
     events,
@@ -61,8 +83,29 @@ export function accountServicesWithFakes(clock: Clock = { now: () => new Date() 
     logger,
     clock,
   );
-  const sync = new AccountSyncService(accounts, events, client, db, status, tokens, logger);
-  const account = new AccountService(accounts, events, vault, jobs, db, status, tokens, logger);
+  const sync = new AccountSyncService(
+    accounts,
+    events,
+    client,
+    db,
+    status,
+    tokens,
+    pictures,
+    metrics,
+    clock,
+    logger,
+  );
+  const account = new AccountService(
+    accounts,
+    events,
+    vault,
+    jobs,
+    db,
+    status,
+    tokens,
+    current,
+    logger,
+  );
 
   return {
     accounts,
@@ -73,7 +116,12 @@ export function accountServicesWithFakes(clock: Clock = { now: () => new Date() 
     client,
     logLines,
     clock,
-    services: { account, sync, status, tokens },
+    current,
+    metrics,
+    pictureStore,
+    fetcher,
+    pictureFetching,
+    services: { account, sync, status, tokens, pictures },
     /** Sets what the next profile call does, keeping the "no transaction open" check. */
     nextProfile: (result: InstagramProfile | Error): void => {
       client.getProfile.mockImplementationOnce(async () => {

@@ -24,8 +24,12 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
-  /** The service's clock (default: the system's), for tests that move time. */
+  /** The service's clock (snapshots, expiry windows); default the system's. */
   clock?: Clock;
+  /** Another instance's database: several service processes on one database. Not dropped. */
+  database?: TestDatabase;
+  /** Tells the instances' pools apart (`application_name`). */
+  name?: string;
 }
 
 /**
@@ -36,7 +40,9 @@ export async function startTestApp(
   env: Record<string, string> = {},
   options: TestAppOptions = {},
 ): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const ownDatabase = options.database === undefined;
+  const database = options.database ?? (await createTestDatabase());
+  const name = options.name ?? 'ssell';
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'ssell-test-data-')),
@@ -59,7 +65,12 @@ export async function startTestApp(
     },
   });
   const logger = createRootLogger(config.logLevel, sink);
-  const handle = createDatabase(database.url, config.database.poolSize, () => undefined);
+  const handle = createDatabase(database.url, config.database.poolSize, () => undefined, {
+    name,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
+  });
+  handle.health.reportTo(logger.child({ component: 'database' }));
   const app = await createApp({
     config,
     database: handle,
@@ -69,7 +80,9 @@ export async function startTestApp(
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const fixtures = createDatabase(database.url, 2, () => undefined);
+  const fixtures = createDatabase(database.url, 2, () => undefined, {
+    name: `${name}-test-fixtures`,
+  });
   return {
     app,
     url: `http://127.0.0.1:${port}`,
@@ -80,7 +93,7 @@ export async function startTestApp(
     close: async () => {
       await app.close();
       await fixtures.close();
-      await database.drop();
+      if (ownDatabase) await database.drop();
     },
   };
 }

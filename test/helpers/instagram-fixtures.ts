@@ -7,7 +7,7 @@ import {
 } from '../../src/domain/entities/client-account.entity';
 import { AccountTokenService } from '../../src/modules/instagram/services/account-token.service';
 import { AccountService } from '../../src/modules/instagram/services/account.service';
-import { startTestApp, type TestApp, type TestAppOptions } from './app';
+import { startTestApp, type TestApp } from './app';
 import { cookieFrom, http, type HttpResult, type RegisteredUser } from './http';
 
 /** Small on purpose: the timeout and hang tests wait for them. */
@@ -41,11 +41,19 @@ export interface InstagramTestApp {
  */
 export async function startInstagramTestApp(
   env: Record<string, string> = {},
-  options: TestAppOptions = {},
 ): Promise<InstagramTestApp> {
   const emu = await startEmulator({ port: 0 });
   try {
-    const t = await startTestApp({ ...emulatorEnv(emu), ...env }, options);
+    // The service's time follows Instagram's: moving the emulator's clock moves both.
+    const t = await startTestApp(
+      // The emulator's picture links point at 127.0.0.1 (production refuses that, as it should).
+      {
+        ...emulatorEnv(emu),
+        ...(env.NODE_ENV === 'production' ? {} : { PICTURE_FETCH_ALLOW_PRIVATE: 'true' }),
+        ...env,
+      },
+      { clock: { now: () => emu.state.now() } },
+    );
     return {
       t,
       emu,

@@ -1,18 +1,17 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 
 /**
- * The service's idea of "now" for decisions that span days (token lifetimes, refresh backoff,
- * expiry warnings). One injectable clock instead of `new Date()` scattered through them, so a test
- * can move the service's time across a 60-day token life the way it moves the emulator's.
+ * What time it is for the code that stamps history (metric snapshots) and judges expiries
+ * (picture links, tokens expiring soon). Injectable so that tests can make the service's time
+ * follow the Instagram emulator's clock when they move it days ahead.
  */
 export interface Clock {
   now(): Date;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
-
-/** Injection token of the one Clock (`@Inject(CLOCK)`). */
 export const CLOCK = Symbol('CLOCK');
+
+export const systemClock: Clock = { now: () => new Date() };
 
 @Global()
 @Module({})

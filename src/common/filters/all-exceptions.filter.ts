@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
-import { TooManyRequestsException } from '../errors/too-many-requests.exception';
-import { type MappedError, sendError } from './error-reply';
+import { RetryLaterException } from '../errors/too-many-requests.exception';
+import { type ErrorMapper, type MappedError, sendError } from './error-reply';
 
 interface PgError {
   code: string;
@@ -84,6 +84,12 @@ function messageOf(response: string | object): string {
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
+  /**
+   * `mappers`: error kinds that are not classes a family filter could catch (PostgreSQL being
+   * unavailable shows up as driver, socket and SQLSTATE errors alike), tried before the rest.
+   */
+  constructor(private readonly mappers: readonly ErrorMapper[] = []) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     sendError(host, exception, this.map(exception));
   }
@@ -92,14 +98,19 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const message = status === 500 ? 'Internal server error' : messageOf(exception.getResponse());
-      if (exception instanceof TooManyRequestsException) {
+      if (exception instanceof RetryLaterException) {
         return {
           status,
           message,
           headers: { 'retry-after': String(Math.max(1, Math.ceil(exception.retryAfterSeconds))) },
+          quiet: exception.quiet,
         };
       }
       return { status, message };
+    }
+    for (const mapper of this.mappers) {
+      const mapped = mapper(exception);
+      if (mapped) return mapped;
     }
     if (isFastifyError(exception)) return mapFastifyError(exception);
     if (isPgError(exception)) {

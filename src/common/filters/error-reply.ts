@@ -2,6 +2,7 @@ import type { ArgumentsHost } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { loggableError } from '../logging/loggable-error';
+import { markQuietReply } from '../logging/quiet-replies';
 
 export interface ErrorBody {
   statusCode: number;
@@ -15,7 +16,15 @@ export interface MappedError {
   status: number;
   message: string;
   headers?: Record<string, string>;
+  /**
+   * Already reported by whoever mapped it (an outage logs its own start and end): no log line for
+   * this request, not even in the access log.
+   */
+  quiet?: boolean;
 }
+
+/** Maps one kind of error to a reply, or leaves it (undefined) to the next. */
+export type ErrorMapper = (error: unknown) => MappedError | undefined;
 
 const REASON: Record<number, string> = {
   400: 'Bad Request',
@@ -51,7 +60,9 @@ export function sendError(host: ArgumentsHost, exception: unknown, mapped: Mappe
   const reply = ctx.getResponse<FastifyReply>();
   const request = ctx.getRequest<FastifyRequest>();
   const route = `${request.method} ${request.routeOptions?.url ?? 'unknown route'}`;
-  if (mapped.status === 500) {
+  if (mapped.quiet) {
+    markQuietReply(reply.raw);
+  } else if (mapped.status === 500) {
     logger.error(
       { err: loggableError(exception, { stack: true }), requestId: request.id },
       `unhandled error for ${route}`,

@@ -10,22 +10,28 @@ import {
   type ISessionRepository,
   SESSION_REPOSITORY,
 } from '../../domain/repositories/session.repository.interface';
+import { MAX_JWT_TTL_SECONDS } from '../../config/env.schema';
 import { SESSION_COOKIE, hashSessionToken, isWellFormedSessionToken } from '../auth/session-token';
 import type { AuthenticatedRequest } from '../decorators/session.decorator';
+import { REVOKED_SESSIONS, type RevokedSessions } from './revoked-sessions';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Clock difference with the process that signed a token. */
+const CLOCK_SKEW_SECONDS = 60;
+
 /**
- * Accepts `Authorization: Bearer <JWT>` (HS256 only, verified without a database read) or the
- * `ssell_session` cookie (looked up by hash; revoked or expired sessions fail). A Bearer header
- * that is present but bad is a 401 even if a cookie is also sent: a client never silently falls
- * back to another identity.
+ * Accepts `Authorization: Bearer <JWT>` (HS256 only, verified without a database read: its session
+ * is checked against this process's list of revoked sessions) or the `ssell_session` cookie
+ * (looked up by hash; revoked or expired sessions fail). A Bearer header that is present but bad
+ * is a 401 even if a cookie is also sent: a client never silently falls back to another identity.
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
   constructor(
     private readonly jwt: JwtService,
     @Inject(SESSION_REPOSITORY) private readonly sessions: ISessionRepository,
+    @Inject(REVOKED_SESSIONS) private readonly revoked: RevokedSessions,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -49,22 +55,31 @@ export class SessionGuard implements CanActivate {
   }
 
   private async verifyJwt(token: string): Promise<AuthenticatedRequest['auth']> {
-    let claims: { sub?: unknown; sid?: unknown };
+    let claims: { sub?: unknown; sid?: unknown; exp?: unknown };
     try {
       // Pinning the algorithm rejects `alg: none`, RS/ES tokens and HS384/512 alike.
-      claims = await this.jwt.verifyAsync<{ sub?: unknown; sid?: unknown }>(token, {
+      claims = await this.jwt.verifyAsync<{ sub?: unknown; sid?: unknown; exp?: unknown }>(token, {
         algorithms: ['HS256'],
       });
     } catch {
       throw new UnauthorizedException('Invalid or expired access token');
     }
-    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub)) {
+    // jsonwebtoken accepts a token without `exp` as never expiring, and one minted with a longer
+    // life before the cap; a token must name its session, or no sign-out could end it.
+    const nowSeconds = Date.now() / 1000;
+    if (
+      typeof claims.sub !== 'string' ||
+      !UUID.test(claims.sub) ||
+      typeof claims.sid !== 'string' ||
+      !UUID.test(claims.sid) ||
+      typeof claims.exp !== 'number' ||
+      claims.exp > nowSeconds + MAX_JWT_TTL_SECONDS + CLOCK_SKEW_SECONDS
+    ) {
       throw new UnauthorizedException('Invalid or expired access token');
     }
-    return {
-      userId: claims.sub,
-      sessionId: typeof claims.sid === 'string' && UUID.test(claims.sid) ? claims.sid : undefined,
-      via: 'bearer',
-    };
+    if (this.revoked.isRevoked(claims.sid)) {
+      throw new UnauthorizedException('This session was signed out; sign in again');
+    }
+    return { userId: claims.sub, sessionId: claims.sid, via: 'bearer' };
   }
 }

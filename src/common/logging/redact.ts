@@ -12,8 +12,19 @@ const SECRET_PARAMS = new Set([
   'password',
 ]);
 
-/** A URL (absolute or a request path) with the values of credential parameters replaced. */
-export function redactUrl(url: string): string {
+/**
+ * A connect link's path holds its token (`/connect/<token>`, `/connect/<token>/authorize`): the
+ * token opens the link, so it is a credential too. `/connect/done` carries none.
+ */
+const CONNECT_LINK_PATH =
+  /^((?:[a-z][a-z0-9+.-]*:\/\/[^/]+)?\/connect\/)(?!done(?=[/?#]|$))[^/?#]+/i;
+
+/**
+ * A URL (absolute or a request path) with the values of credential parameters, and a connect
+ * link's token, replaced.
+ */
+export function redactUrl(input: string): string {
+  const url = input.replace(CONNECT_LINK_PATH, '$1[REDACTED]');
   const q = url.indexOf('?');
   if (q === -1) return url;
   const hash = url.indexOf('#', q);

@@ -72,6 +72,28 @@ export interface AccountMetadata {
    */
   transientFailures?: number;
   tokenRefresh?: TokenRefreshState;
+  /** The kept copy of the profile picture (account_pictures), when there is one. */
+  picture?: KeptPictureSummary;
+  /** The last picture download that failed; cleared by the next one that succeeds. */
+  pictureError?: PictureErrorDetails;
+}
+
+/** Enough about the kept picture to decide on a re-fetch and to answer without reading it. */
+export interface KeptPictureSummary {
+  /** Hex SHA-256 of the bytes (the ETag). */
+  sha256: string;
+  /** The Instagram URL's path: the picture's identity (the query only re-signs it). */
+  path: string;
+  /** The `oe=` expiry of the URL it was fetched from. */
+  sourceExpiresAt?: Date;
+  fetchedAt: Date;
+}
+
+export interface PictureErrorDetails {
+  /** e.g. too_large, unsupported_type, http_status, timeout, forbidden_address. */
+  reason: string;
+  message: string;
+  at: Date;
 }
 
 export interface ClientAccount {

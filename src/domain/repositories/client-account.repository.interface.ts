@@ -54,7 +54,10 @@ export type ConnectOutcome =
   | { outcome: 'owned_by_other' };
 
 export interface AccountPageCursor {
-  /** `created_at` at full (microsecond) precision, as PostgreSQL prints it. */
+  /**
+   * The sort key's time at full (microsecond) precision, as PostgreSQL prints it: `created_at`
+   * for the list, `token_expires_at` for the expiring-soon list.
+   */
   createdAt: string;
   id: string;
 }

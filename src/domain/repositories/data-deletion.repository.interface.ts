@@ -16,7 +16,17 @@ export interface DataDeletionRequest {
 }
 
 export interface IDataDeletionRepository {
-  create(confirmationCode: string, instagramUserId: string): Promise<DataDeletionRequest>;
+  /**
+   * The request of this person issued at `issuedAt`: created with `confirmationCode`, or the one
+   * already recorded (a retry or replay of the same signed_request keeps its first code).
+   */
+  findOrCreate(
+    confirmationCode: string,
+    instagramUserId: string,
+    issuedAt: Date,
+  ): Promise<DataDeletionRequest>;
+  /** Locks the request for the rest of the transaction: concurrent deliveries run one by one. */
+  findByCodeForUpdate(confirmationCode: string, tx: Queryable): Promise<DataDeletionRequest | null>;
   findByCode(confirmationCode: string): Promise<DataDeletionRequest | null>;
   markCompleted(confirmationCode: string, accountsDeleted: number, tx?: Queryable): Promise<void>;
   markFailed(confirmationCode: string): Promise<void>;

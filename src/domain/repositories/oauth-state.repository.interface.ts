@@ -5,14 +5,19 @@ export interface NewOAuthState {
   userId: string;
   /** The account a reconnect is for; `null` for a plain connect. */
   accountId: string | null;
+  /** The connect link whose public page started it; `null` for the user's own connect. */
+  connectLinkId: string | null;
   ttlSeconds: number;
-  /** Keep at most this many unexpired states of the user (the newest). */
+  /**
+   * Keep at most this many states of the user (the newest), counted apart for each link: a
+   * client pressing a link's button in a loop cannot push out the owner's own connects.
+   */
   maxPerUser: number;
 }
 
 /** What presenting a state found. Used and never-issued states are indistinguishable. */
 export type ConsumedOAuthState =
-  | { outcome: 'consumed'; userId: string; accountId: string | null }
+  | { outcome: 'consumed'; userId: string; accountId: string | null; connectLinkId: string | null }
   | { outcome: 'expired' }
   | { outcome: 'unknown' };
 

@@ -13,4 +13,8 @@ export interface ISessionRepository {
   /** The session only if it is neither revoked nor expired. */
   findActiveByTokenHash(tokenHash: Buffer): Promise<Session | null>;
   revoke(id: string): Promise<void>;
+  /** Sessions revoked or deleted since `since` (what a process must refuse Bearer JWTs of). */
+  listRevokedSince(since: Date): Promise<Array<{ sessionId: string; revokedAt: Date }>>;
+  /** Forgets revocations older than `before` (their JWTs have expired); returns how many. */
+  pruneRevocations(before: Date): Promise<number>;
 }

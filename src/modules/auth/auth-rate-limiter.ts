@@ -1,12 +1,8 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import Redis from 'ioredis';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { TooManyRequestsException } from '../../common/errors/too-many-requests.exception';
+import { createRateLimiter, RATE_LIMIT_REDIS } from '../../common/rate-limit/rate-limit.module';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 
@@ -15,44 +11,25 @@ import type { AppConfig } from '../../config/config';
  * REDIS_URL is set (shared by every API process), else in this process's memory.
  */
 @Injectable()
-export class AuthRateLimiter implements OnModuleDestroy {
+export class AuthRateLimiter {
   private readonly perIp: RateLimiterAbstract;
   private readonly perEmail: RateLimiterAbstract;
-  private readonly redis: Redis | undefined;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(RATE_LIMIT_REDIS) redis: Redis | null,
+  ) {
     const { perIp, perEmail, windowSeconds } = config.auth.rateLimit;
-    if (config.redisUrl) {
-      this.redis = new Redis(config.redisUrl, { enableOfflineQueue: false, lazyConnect: false });
-      this.redis.on('error', () => undefined);
-      const insurance = (points: number) =>
-        new RateLimiterMemory({ points, duration: windowSeconds });
-      this.perIp = new RateLimiterRedis({
-        storeClient: this.redis,
-        keyPrefix: 'ssell:auth:ip',
-        points: perIp,
-        duration: windowSeconds,
-        insuranceLimiter: insurance(perIp),
-      });
-      this.perEmail = new RateLimiterRedis({
-        storeClient: this.redis,
-        keyPrefix: 'ssell:auth:email',
-        points: perEmail,
-        duration: windowSeconds,
-        insuranceLimiter: insurance(perEmail),
-      });
-    } else {
-      this.perIp = new RateLimiterMemory({
-        keyPrefix: 'ip',
-        points: perIp,
-        duration: windowSeconds,
-      });
-      this.perEmail = new RateLimiterMemory({
-        keyPrefix: 'email',
-        points: perEmail,
-        duration: windowSeconds,
-      });
-    }
+    this.perIp = createRateLimiter(redis, {
+      keyPrefix: 'auth:ip',
+      points: perIp,
+      durationSeconds: windowSeconds,
+    });
+    this.perEmail = createRateLimiter(redis, {
+      keyPrefix: 'auth:email',
+      points: perEmail,
+      durationSeconds: windowSeconds,
+    });
   }
 
   /** Counts one attempt; throws 429 with the wait when either budget is spent. */
@@ -74,9 +51,5 @@ export class AuthRateLimiter implements OnModuleDestroy {
   /** A successful login clears the email's count, so a typo-prone owner is not locked out. */
   async reset(email: string): Promise<void> {
     await this.perEmail.delete(email.trim().toLowerCase());
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    if (this.redis) await this.redis.quit().catch(() => undefined);
   }
 }

@@ -11,21 +11,17 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiBody,
-  ApiConflictResponse,
   ApiCookieAuth,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
-  ApiTooManyRequestsResponse,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorResponseDto } from '../../common/dto/error-response.dto';
+import { ApiErrorResponse, ApiUnauthorizedError } from '../../common/swagger/api-error-response';
 import { GetAuth, GetUserId, type AuthContext } from '../../common/decorators/session.decorator';
 import { SessionGuard } from '../../common/guards/session.guard';
 import { APP_CONFIG } from '../../config/config.module';
@@ -45,6 +41,14 @@ function toUserResponse(user: User): UserResponseDto {
   return { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt };
 }
 
+/** Login and register attempts are counted per IP and per email. */
+const ApiTooManyAttempts = () =>
+  ApiErrorResponse(429, {
+    description: 'Too many attempts from this IP or for this email; Retry-After says for how long',
+    examples: { 'too many attempts': 'Too many attempts; try again later' },
+    retryAfter: true,
+  });
+
 @ApiTags('Auth')
 @Controller('auth')
 export class AuthController {
@@ -57,15 +61,19 @@ export class AuthController {
   @ApiOperation({ summary: 'Create an account; signs in (JWT in the body, session cookie set)' })
   @ApiBody({ type: RegisterDto })
   @ApiCreatedResponse({ type: AuthResponseDto })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
+  @ApiErrorResponse(400, {
     description: 'Missing, extra or invalid fields; malformed JSON',
+    examples: {
+      'bad email': 'email must be a valid email address',
+      'unknown field': 'property role should not exist',
+      'malformed JSON': 'Malformed JSON in request body',
+    },
   })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The email is already registered' })
-  @ApiTooManyRequestsResponse({
-    type: ErrorResponseDto,
-    description: 'Too many attempts from this IP or for this email',
+  @ApiErrorResponse(409, {
+    description: 'The email is already registered',
+    examples: { 'email taken': 'An account with this email already exists' },
   })
+  @ApiTooManyAttempts()
   async register(
     @Body() body: RegisterDto,
     @Req() request: FastifyRequest,
@@ -79,18 +87,15 @@ export class AuthController {
   @ApiOperation({ summary: 'Sign in with email and password' })
   @ApiBody({ type: LoginDto })
   @ApiOkResponse({ type: AuthResponseDto })
-  @ApiBadRequestResponse({
-    type: ErrorResponseDto,
+  @ApiErrorResponse(400, {
     description: 'Missing, extra or invalid fields',
+    examples: { 'bad email': 'email must be a valid email address' },
   })
-  @ApiUnauthorizedResponse({
-    type: ErrorResponseDto,
+  @ApiErrorResponse(401, {
     description: 'Invalid email or password (the same for both)',
+    examples: { 'wrong email or password': 'Invalid email or password' },
   })
-  @ApiTooManyRequestsResponse({
-    type: ErrorResponseDto,
-    description: 'Too many attempts from this IP or for this email',
-  })
+  @ApiTooManyAttempts()
   async login(
     @Body() body: LoginDto,
     @Req() request: FastifyRequest,
@@ -108,7 +113,7 @@ export class AuthController {
     summary: 'Revoke the session (cookie, or the one the JWT was issued with) and clear the cookie',
   })
   @ApiNoContentResponse()
-  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'No valid session' })
+  @ApiUnauthorizedError()
   async logout(
     @GetAuth() auth: AuthContext,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -123,7 +128,7 @@ export class AuthController {
   @ApiCookieAuth(SESSION_COOKIE)
   @ApiOperation({ summary: 'The signed-in user' })
   @ApiOkResponse({ type: MeResponseDto })
-  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'No valid session' })
+  @ApiUnauthorizedError()
   async me(@GetUserId() userId: string): Promise<MeResponseDto> {
     return { user: toUserResponse(await this.auth.me(userId)) };
   }

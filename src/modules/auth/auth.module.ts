@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import { Global, Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
+import { REVOKED_SESSIONS } from '../../common/guards/revoked-sessions';
 import { SessionGuard } from '../../common/guards/session.guard';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
@@ -12,6 +13,7 @@ import { AuthRateLimiter } from './auth-rate-limiter';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { PasswordHasher } from './password-hasher';
+import { SessionRevocations } from './session-revocations';
 
 /** Global so that any feature module can put `@UseGuards(SessionGuard)` on its routes. */
 @Global()
@@ -34,9 +36,11 @@ import { PasswordHasher } from './password-hasher';
     PasswordHasher,
     AuthRateLimiter,
     SessionGuard,
+    SessionRevocations,
+    { provide: REVOKED_SESSIONS, useExisting: SessionRevocations },
     { provide: USER_REPOSITORY, useClass: PostgresUserRepository },
     { provide: SESSION_REPOSITORY, useClass: PostgresSessionRepository },
   ],
-  exports: [SessionGuard, JwtModule, SESSION_REPOSITORY, USER_REPOSITORY],
+  exports: [SessionGuard, JwtModule, SESSION_REPOSITORY, USER_REPOSITORY, REVOKED_SESSIONS],
 })
 export class AuthModule {}

@@ -13,6 +13,7 @@ import {
 } from '../../domain/repositories/user.repository.interface';
 import { AuthRateLimiter } from './auth-rate-limiter';
 import { PasswordHasher } from './password-hasher';
+import { SessionRevocations } from './session-revocations';
 import { hashSessionToken, newSessionToken } from '../../common/auth/session-token';
 
 export interface ClientInfo {
@@ -42,6 +43,7 @@ export class AuthService {
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
     private readonly limiter: AuthRateLimiter,
+    private readonly revocations: SessionRevocations,
   ) {}
 
   async register(
@@ -80,7 +82,10 @@ export class AuthService {
   }
 
   async logout(sessionId: string | undefined): Promise<void> {
-    if (sessionId) await this.sessions.revoke(sessionId);
+    if (!sessionId) return;
+    await this.sessions.revoke(sessionId);
+    // This process refuses the session's JWTs at once; the others hear of it by NOTIFY.
+    this.revocations.add(sessionId, Date.now());
   }
 
   async me(userId: string): Promise<User> {

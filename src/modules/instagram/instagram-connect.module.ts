@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
+import { CONNECT_LINK_REPOSITORY } from '../../domain/repositories/connect-link.repository.interface';
 import { DATA_DELETION_REPOSITORY } from '../../domain/repositories/data-deletion.repository.interface';
 import { OAUTH_STATE_REPOSITORY } from '../../domain/repositories/oauth-state.repository.interface';
+import { PostgresConnectLinkRepository } from '../../infrastructure/database/repositories/postgres-connect-link.repository';
 import { PostgresDataDeletionRepository } from '../../infrastructure/database/repositories/postgres-data-deletion.repository';
 import { PostgresOAuthStateRepository } from '../../infrastructure/database/repositories/postgres-oauth-state.repository';
 import { InstagramOAuthController } from './controllers/instagram-oauth.controller';
@@ -20,6 +22,8 @@ import { MetaCallbacksService } from './services/meta-callbacks.service';
   providers: [
     { provide: OAUTH_STATE_REPOSITORY, useClass: PostgresOAuthStateRepository },
     { provide: DATA_DELETION_REPOSITORY, useClass: PostgresDataDeletionRepository },
+    // The callback uses connect links up; their own routes live in InstagramConnectLinksModule.
+    { provide: CONNECT_LINK_REPOSITORY, useClass: PostgresConnectLinkRepository },
     InstagramConnectService,
     MetaCallbacksService,
     AccountSyncProcessor,
@@ -27,5 +31,6 @@ import { MetaCallbacksService } from './services/meta-callbacks.service';
     AccountSweepsProcessor,
     InstagramJobsScheduler,
   ],
+  exports: [InstagramConnectService, CONNECT_LINK_REPOSITORY],
 })
 export class InstagramConnectModule {}

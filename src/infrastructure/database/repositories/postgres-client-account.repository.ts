@@ -17,6 +17,7 @@ import {
   UPDATABLE_ACCOUNT_FIELDS,
   type UpdatableAccountField,
 } from '../../../domain/repositories/client-account.repository.interface';
+import type { IExpiringAccountRepository } from '../../../domain/repositories/expiring-account.repository.interface';
 import { type Db, pgp, type Queryable } from '../database';
 import { PG } from '../database.module';
 
@@ -116,6 +117,12 @@ const DATE_METADATA_KEYS = [
   'profilePictureExpiresAt',
 ] as const;
 
+const NESTED_DATE_KEYS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['picture', ['sourceExpiresAt', 'fetchedAt']],
+  ['pictureError', ['at']],
+  ['tokenRefresh', ['tokenExpiresAt', 'lastRefreshAt', 'nextAttemptAt']],
+];
+
 function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
   const metadata = { ...(raw ?? {}) } as Record<string, unknown>;
   for (const key of DATE_METADATA_KEYS) {
@@ -125,19 +132,21 @@ function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
   if (details && typeof details.timestamp === 'string') {
     metadata.errorDetails = { ...details, timestamp: new Date(details.timestamp) };
   }
+  for (const [key, dates] of NESTED_DATE_KEYS) {
+    const nested = metadata[key];
+    if (typeof nested !== 'object' || nested === null) continue;
+    const copy = { ...(nested as Record<string, unknown>) };
+    for (const date of dates) if (typeof copy[date] === 'string') copy[date] = new Date(copy[date]);
+    metadata[key] = copy;
+  }
   const refresh = metadata.tokenRefresh as Record<string, unknown> | undefined;
-  if (refresh && typeof refresh === 'object') {
-    const dated: Record<string, unknown> = { ...refresh };
-    for (const key of ['tokenExpiresAt', 'lastRefreshAt', 'nextAttemptAt'] as const) {
-      if (typeof dated[key] === 'string') dated[key] = new Date(dated[key]);
-    }
-    const lastError = dated.lastError as Record<string, unknown> | undefined;
+  if (typeof refresh === 'object' && refresh !== null) {
+    const lastError = refresh.lastError as Record<string, unknown> | undefined;
     if (lastError && typeof lastError.at === 'string') {
-      dated.lastError = { ...lastError, at: new Date(lastError.at) };
+      refresh.lastError = { ...lastError, at: new Date(lastError.at) };
     }
-    if (!Array.isArray(dated.warnedDays)) dated.warnedDays = [];
-    if (typeof dated.attempts !== 'number') dated.attempts = 0;
-    metadata.tokenRefresh = dated;
+    if (!Array.isArray(refresh.warnedDays)) refresh.warnedDays = [];
+    if (typeof refresh.attempts !== 'number') refresh.attempts = 0;
   }
   return metadata;
 }
@@ -193,8 +202,32 @@ const findRefreshable = new PreparedStatement({
          LIMIT $2`,
 });
 
+// Expiring soon, per user: the token still works (expired and disconnected accounts need a
+// reconnect, which the list already says), soonest first. The user index narrows to the user's
+// rows; a person's accounts are few enough to filter and sort.
+const EXPIRING_WHERE = `user_id = $1 AND status IN ('active', 'rate_limited', 'error')
+  AND token_expires_at > $2 AND token_expires_at <= $3`;
+const EXPIRY_CURSOR = `to_char(token_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_expires_at`;
+const listExpiringFirst = new PreparedStatement({
+  name: 'accounts-expiring-first',
+  text: `SELECT ${COLUMNS}, ${EXPIRY_CURSOR} FROM client_accounts WHERE ${EXPIRING_WHERE}
+         ORDER BY token_expires_at, id LIMIT $4`,
+});
+const listExpiringNext = new PreparedStatement({
+  name: 'accounts-expiring-next',
+  text: `SELECT ${COLUMNS}, ${EXPIRY_CURSOR} FROM client_accounts WHERE ${EXPIRING_WHERE}
+           AND (token_expires_at, id) > ($5::timestamptz, $6::uuid)
+         ORDER BY token_expires_at, id LIMIT $4`,
+});
+const countExpiring = new PreparedStatement({
+  name: 'accounts-expiring-count',
+  text: `SELECT count(*)::int AS count FROM client_accounts WHERE ${EXPIRING_WHERE}`,
+});
+
 @Injectable()
-export class PostgresClientAccountRepository implements IClientAccountRepository {
+export class PostgresClientAccountRepository
+  implements IClientAccountRepository, IExpiringAccountRepository
+{
   constructor(@Inject(PG) private readonly db: Db) {}
 
   async create(account: Partial<ClientAccount>, tx: Queryable = this.db): Promise<ClientAccount> {
@@ -380,6 +413,36 @@ export class PostgresClientAccountRepository implements IClientAccountRepository
     return {
       accounts: page.map(toAccount),
       next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
+    };
+  }
+
+  async listExpiringByUserId(
+    userId: string,
+    window: { from: Date; to: Date },
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage & { total: number }> {
+    const base = [userId, window.from, window.to];
+    const [rows, counted] = await Promise.all([
+      after
+        ? this.db.manyOrNone<AccountRow & { cursor_expires_at: string }>(listExpiringNext, [
+            ...base,
+            limit + 1,
+            after.createdAt,
+            after.id,
+          ])
+        : this.db.manyOrNone<AccountRow & { cursor_expires_at: string }>(listExpiringFirst, [
+            ...base,
+            limit + 1,
+          ]),
+      this.db.one<{ count: number }>(countExpiring, base),
+    ]);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      accounts: page.map(toAccount),
+      total: counted.count,
+      next: rows.length > limit && last ? { createdAt: last.cursor_expires_at, id: last.id } : null,
     };
   }
 

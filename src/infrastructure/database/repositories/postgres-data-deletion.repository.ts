@@ -22,8 +22,19 @@ const COLUMNS =
 
 const insertRequest = new PreparedStatement({
   name: 'data-deletion-insert',
-  text: `INSERT INTO data_deletion_requests (confirmation_code, instagram_user_id)
-         VALUES ($1, $2) RETURNING ${COLUMNS}`,
+  text: `INSERT INTO data_deletion_requests (confirmation_code, instagram_user_id, issued_at)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (instagram_user_id, issued_at) DO NOTHING
+         RETURNING ${COLUMNS}`,
+});
+const findRequestByKey = new PreparedStatement({
+  name: 'data-deletion-find-by-key',
+  text: `SELECT ${COLUMNS} FROM data_deletion_requests
+         WHERE instagram_user_id = $1 AND issued_at = $2`,
+});
+const lockRequest = new PreparedStatement({
+  name: 'data-deletion-lock',
+  text: `SELECT ${COLUMNS} FROM data_deletion_requests WHERE confirmation_code = $1 FOR UPDATE`,
 });
 const findRequest = new PreparedStatement({
   name: 'data-deletion-find',
@@ -38,7 +49,7 @@ const completeRequest = new PreparedStatement({
 const failRequest = new PreparedStatement({
   name: 'data-deletion-fail',
   text: `UPDATE data_deletion_requests SET status = 'failed'
-         WHERE confirmation_code = $1 AND status = 'pending'`,
+         WHERE confirmation_code = $1 AND status <> 'completed'`,
 });
 
 const toRequest = (row: DeletionRow): DataDeletionRequest => ({
@@ -54,10 +65,28 @@ const toRequest = (row: DeletionRow): DataDeletionRequest => ({
 export class PostgresDataDeletionRepository implements IDataDeletionRepository {
   constructor(@Inject(PG) private readonly db: Db) {}
 
-  async create(confirmationCode: string, instagramUserId: string): Promise<DataDeletionRequest> {
+  async findOrCreate(
+    confirmationCode: string,
+    instagramUserId: string,
+    issuedAt: Date,
+  ): Promise<DataDeletionRequest> {
+    const created = await this.db.oneOrNone<DeletionRow>(insertRequest, [
+      confirmationCode,
+      instagramUserId,
+      issuedAt,
+    ]);
+    // Not inserted: the same request is recorded already (the insert waited for its commit).
     return toRequest(
-      await this.db.one<DeletionRow>(insertRequest, [confirmationCode, instagramUserId]),
+      created ?? (await this.db.one<DeletionRow>(findRequestByKey, [instagramUserId, issuedAt])),
     );
+  }
+
+  async findByCodeForUpdate(
+    confirmationCode: string,
+    tx: Queryable,
+  ): Promise<DataDeletionRequest | null> {
+    const row = await tx.oneOrNone<DeletionRow>(lockRequest, [confirmationCode]);
+    return row ? toRequest(row) : null;
   }
 
   async findByCode(confirmationCode: string): Promise<DataDeletionRequest | null> {

@@ -28,6 +28,15 @@ const revokeSession = new PreparedStatement({
   text: 'UPDATE sessions SET revoked_at = NOW() WHERE id = $1 AND revoked_at IS NULL',
 });
 
+const listRevocations = new PreparedStatement({
+  name: 'session-revocations-since',
+  text: `SELECT session_id, revoked_at FROM session_revocations WHERE revoked_at >= $1`,
+});
+const pruneRevocations = new PreparedStatement({
+  name: 'session-revocations-prune',
+  text: 'DELETE FROM session_revocations WHERE revoked_at < $1',
+});
+
 const toSession = (row: SessionRow): Session => ({
   id: row.id,
   userId: row.user_id,
@@ -62,5 +71,17 @@ export class PostgresSessionRepository implements ISessionRepository {
 
   async revoke(id: string): Promise<void> {
     await this.db.none(revokeSession, [id]);
+  }
+
+  async listRevokedSince(since: Date): Promise<Array<{ sessionId: string; revokedAt: Date }>> {
+    const rows = await this.db.manyOrNone<{ session_id: string; revoked_at: Date }>(
+      listRevocations,
+      [since],
+    );
+    return rows.map((row) => ({ sessionId: row.session_id, revokedAt: row.revoked_at }));
+  }
+
+  async pruneRevocations(before: Date): Promise<number> {
+    return (await this.db.result(pruneRevocations, [before])).rowCount;
   }
 }

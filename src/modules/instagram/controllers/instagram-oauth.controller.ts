@@ -32,15 +32,18 @@ import {
   OAUTH_BINDING_COOKIE,
   OAUTH_STATE_TTL_SECONDS,
 } from '../services/instagram-connect.service';
+import {
+  OAUTH_BINDING_COOKIE_PATH,
+  oauthBindingCookie,
+  setBindingCookie,
+} from './oauth-binding-cookie';
 
 // The URLs carry a state or a code: no cache may keep them.
 const NO_STORE = 'no-store';
-/** The binding cookie goes only to these routes, never to the rest of the API. */
-const OAUTH_BINDING_COOKIE_PATH = '/instagram/oauth';
 
 const BINDING_COOKIE_DOC =
   `\`${OAUTH_BINDING_COOKIE}\`: HttpOnly, SameSite=Lax (it must come back on Instagram's top-level redirect), ` +
-  `Secure in production, Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}. 32 random bytes ` +
+  `Path=${OAUTH_BINDING_COOKIE_PATH}, Max-Age=${OAUTH_STATE_TTL_SECONDS}; in production named \`__Host-${OAUTH_BINDING_COOKIE}\`, Secure, Path=/. 32 random bytes ` +
   '(base64url) binding the state to this browser; an existing well-formed value is kept, so several tabs can connect at once.';
 
 @ApiTags('Instagram OAuth')
@@ -84,19 +87,13 @@ export class InstagramOAuthController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const cookie = oauthBindingCookie(this.config.isProduction);
     const { url, binding } = await this.connect.startAuthorization(
       userId,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[cookie.name],
       query.accountId,
     );
-    // Set again even when reused: its ten minutes restart with the newest state's.
-    void reply.setCookie(OAUTH_BINDING_COOKIE, binding, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.config.isProduction,
-      path: OAUTH_BINDING_COOKIE_PATH,
-      maxAge: OAUTH_STATE_TTL_SECONDS,
-    });
+    setBindingCookie(reply, binding, this.config.isProduction);
     void reply.header('cache-control', NO_STORE);
     if (query.format === 'json') {
       const body: AuthorizeUrlResponseDto = { url };
@@ -120,7 +117,7 @@ export class InstagramOAuthController {
   @Get('callback')
   @ApiOperation({
     summary: 'Where Instagram sends the person back (no session: the state names the user)',
-    description: `Needs the \`${OAUTH_BINDING_COOKIE}\` cookie that /authorize set in the same browser. A missing, unknown, used or expired state, or one presented without that cookie or with another browser's, consumes nothing (the state stays usable by the browser that started it; the cookie is not cleared, it expires by itself) and redirects to \`/?error=invalid_state&error_description=<what happened and what to do>\`. Otherwise exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to \`/?connected=<accountId>\`. A reconnect (\`/authorize?accountId=\`) that Instagram answers with another account writes nothing and redirects to \`/?error=wrong_account\` with a sentence naming both usernames. Instagram or consent failures redirect to \`/?error=<reason>&error_description=<text>\`. Unknown parameters are ignored.`,
+    description: `Needs the \`${OAUTH_BINDING_COOKIE}\` cookie that /authorize set in the same browser. A missing, unknown, used or expired state, or one presented without that cookie or with another browser's, consumes nothing (the state stays usable by the browser that started it; the cookie is not cleared, it expires by itself) and redirects to \`/?error=invalid_state&error_description=<what happened and what to do>\`. Otherwise exchanges the code, stores the long-lived token encrypted, creates or re-activates the account, queues its first sync, then redirects to \`/?connected=<accountId>\`. A reconnect (\`/authorize?accountId=\`) that Instagram answers with another account writes nothing and redirects to \`/?error=wrong_account\` with a sentence naming both usernames. Instagram or consent failures redirect to \`/?error=<reason>&error_description=<text>\`. A connect started from a connect link's public page (its state starts with \`cl.\`) lands on the public \`/connect/done?connected=<username>\` or \`/connect/done?error=<reason>\` instead, and uses the link up only when the account is connected. Unknown parameters are ignored.`,
   })
   // Decorators apply bottom-up: listed in reverse so the document reads code, state, error….
   @ApiQuery({ name: 'error_description', required: false })
@@ -148,7 +145,7 @@ export class InstagramOAuthController {
   ): Promise<void> {
     const target = await this.connect.completeAuthorization(
       query,
-      request.cookies[OAUTH_BINDING_COOKIE],
+      request.cookies[oauthBindingCookie(this.config.isProduction).name],
     );
     void reply.header('cache-control', NO_STORE).redirect(target, 302);
   }

@@ -30,7 +30,7 @@ import { refreshStateFor } from '../services/token-refresh-policy';
 
 /** Instagram's own rule for usernames; also well inside the 255-character column. */
 export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
-const USERNAME_MESSAGE =
+export const USERNAME_MESSAGE =
   'username must be an Instagram username: 1 to 30 letters, digits, periods or underscores';
 const URL_OPTIONS = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
 const URL_MESSAGE = 'profilePictureUrl must be an http or https URL of at most 2048 characters';
@@ -147,9 +147,23 @@ export class AccountResponseDto {
   @ApiProperty({
     type: String,
     nullable: true,
-    description: "Instagram's CDN URL; it expires after a few days (see the next sync)",
+    description:
+      "Instagram's CDN URL as Instagram gave it; it stops working after a few days. Show `avatarUrl` instead.",
   })
   profilePictureUrl!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description:
+      "The service's kept copy of the picture (GET it with the session cookie or Bearer token); null until one is kept",
+    example: '/instagram/accounts/3f0c2a52-8a54-4a43-9d07-6b1f0f0b8f51/avatar',
+  })
+  avatarUrl!: string | null;
+  @ApiProperty({
+    description: "Whether this is the caller's current account (GET /instagram/accounts/current)",
+    example: true,
+  })
+  isCurrent!: boolean;
   @ApiProperty({ type: Number, nullable: true, example: 48213 }) followerCount!: number | null;
   @ApiProperty({ type: Number, nullable: true, example: 512 }) followingCount!: number | null;
   @ApiProperty({ type: Number, nullable: true, example: 387 }) mediaCount!: number | null;
@@ -218,8 +232,20 @@ export class AccountStatusResponseDto {
 
 const iso = (date: Date | undefined): string | null => (date ? date.toISOString() : null);
 
-/** The public shape of an account: never a token, never raw metadata. */
-export function toAccountResponse(account: ClientAccount, now = new Date()): AccountResponseDto {
+/** Where the kept picture is served (null until one is kept). */
+export function avatarPathOf(account: ClientAccount): string | null {
+  return account.metadata.picture ? `/instagram/accounts/${account.id}/avatar` : null;
+}
+
+/**
+ * The public shape of an account: never a token, never raw metadata. `currentId` is the
+ * caller's current account (CurrentAccountService.currentId), which sets `isCurrent`.
+ */
+export function toAccountResponse(
+  account: ClientAccount,
+  now = new Date(),
+  currentId: string | null = null,
+): AccountResponseDto {
   const refresh = account.tokenExpiresAt
     ? refreshStateFor(account, account.tokenExpiresAt)
     : account.metadata.tokenRefresh;
@@ -229,6 +255,8 @@ export function toAccountResponse(account: ClientAccount, now = new Date()): Acc
     username: account.username,
     displayName: account.displayName ?? null,
     profilePictureUrl: account.profilePictureUrl ?? null,
+    avatarUrl: avatarPathOf(account),
+    isCurrent: account.id === currentId,
     followerCount: account.followerCount ?? null,
     followingCount: account.followingCount ?? null,
     mediaCount: account.mediaCount ?? null,

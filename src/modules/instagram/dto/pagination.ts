@@ -6,8 +6,9 @@ import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
-const LIMIT_MESSAGE = `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`;
-const CURSOR_MESSAGE = 'cursor is not valid: pass nextCursor from the previous page unchanged';
+export const LIMIT_MESSAGE = `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`;
+export const CURSOR_MESSAGE =
+  'cursor is not valid: pass nextCursor from the previous page unchanged';
 
 /** `?limit&cursor` of every keyset-paginated list. */
 export class PageQueryDto {

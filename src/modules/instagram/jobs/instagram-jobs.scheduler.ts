@@ -11,8 +11,6 @@ export const REFRESH_SWEEP_CRON = '7 * * * *';
  * Meta calls over the day instead of bursting them every few hours.
  */
 export const SYNC_SWEEP_CRON = '37 * * * *';
-/** Profile calls in flight per worker process; Meta's per-account budget is the real limit. */
-export const SYNC_CONCURRENCY = 2;
 
 /**
  * Registers the Instagram handlers and schedules with the queue once the application is up.
@@ -28,16 +26,23 @@ export class InstagramJobsScheduler implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.queue.work('account.sync', (job) => this.sync.handle(job), {
-      concurrency: SYNC_CONCURRENCY,
-    });
+    // Account jobs run JOBS_CONCURRENCY at a time per process; a sweep, one at a time.
+    await this.queue.work('account.sync', (job) => this.sync.handle(job));
     await this.queue.work('account.refresh-token', (job) => this.refresh.handle(job));
-    await this.queue.work('tokens.refresh-sweep', async () => {
-      await this.sweeps.refreshSweep();
-    });
-    await this.queue.work('accounts.sync-sweep', async () => {
-      await this.sweeps.syncSweep();
-    });
+    await this.queue.work(
+      'tokens.refresh-sweep',
+      async () => {
+        await this.sweeps.refreshSweep();
+      },
+      { concurrency: 1 },
+    );
+    await this.queue.work(
+      'accounts.sync-sweep',
+      async () => {
+        await this.sweeps.syncSweep();
+      },
+      { concurrency: 1 },
+    );
     await this.queue.schedule('tokens.refresh-sweep', REFRESH_SWEEP_CRON, {});
     await this.queue.schedule('accounts.sync-sweep', SYNC_SWEEP_CRON, {});
   }

@@ -49,6 +49,19 @@ export function pictureExpiresAt(url: string | undefined | null): Date | undefin
 }
 
 /**
+ * The picture a CDN link names: its path. The query (`oh`, `oe`, …) only signs the link, and
+ * Instagram re-signs it every time the profile is read.
+ */
+export function picturePath(url: string | undefined | null): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The fields of `next` whose value differs from the account's, as `{from, to}`. A missing value
  * on either side counts as null, so clearing a field is a change and clearing it twice is not.
  */

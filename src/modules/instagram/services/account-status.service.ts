@@ -17,6 +17,10 @@ import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
+import {
+  CURRENT_ACCOUNT_REPOSITORY,
+  type ICurrentAccountRepository,
+} from '../../../domain/repositories/current-account.repository.interface';
 import type { Queryable } from '../../../domain/repositories/queryable';
 import { PG } from '../../../infrastructure/database/database.module';
 import { classifyFailure, failureDetails } from './account-failure';
@@ -61,6 +65,8 @@ export class AccountStatusService {
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
     @Inject(ACCOUNT_EVENT_REPOSITORY) private readonly events: IAccountEventRepository,
     @Inject(PG) private readonly db: Transactions,
+    @Inject(CURRENT_ACCOUNT_REPOSITORY)
+    private readonly current: Pick<ICurrentAccountRepository, 'moveOff'>,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'instagram-accounts' });
@@ -177,6 +183,11 @@ export class AccountStatusService {
       return current;
     }
     const updated = await this.accounts.update(accountId, { status, metadata }, tx);
+    // A disconnected account (paused, or the app removed on Instagram) is no longer one to work
+    // in: if it was the person's choice, the choice moves on in this same transaction.
+    if (statusChanges && status === AccountStatus.DISCONNECTED) {
+      await this.current.moveOff(current.userId, accountId, tx);
+    }
     if (statusChanges) {
       const details = change.errorDetails;
       await this.events.append(

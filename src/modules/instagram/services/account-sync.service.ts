@@ -1,5 +1,6 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { CLOCK, type Clock } from '../../../common/clock/clock';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { AccountEventType } from '../../../domain/entities/account-event.entity';
 import {
@@ -13,6 +14,10 @@ import {
   type IAccountEventRepository,
 } from '../../../domain/repositories/account-event.repository.interface';
 import {
+  ACCOUNT_METRICS_REPOSITORY,
+  type IAccountMetricsRepository,
+} from '../../../domain/repositories/account-metrics.repository.interface';
+import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
@@ -22,6 +27,11 @@ import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-cl
 import type { JobPayloads } from '../../../infrastructure/jobs/job-names';
 import { loadAccount } from './account-access';
 import { logFailure } from './account-failure';
+import {
+  AccountPicturesService,
+  type PictureDownload,
+  withPicture,
+} from './account-pictures.service';
 import type { AccountInstagramCalls, Transactions } from './account-ports';
 import {
   changedFields,
@@ -58,6 +68,10 @@ export class AccountSyncService {
     @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     private readonly tokens: AccountTokenService,
+    private readonly pictures: AccountPicturesService,
+    @Inject(ACCOUNT_METRICS_REPOSITORY)
+    private readonly metrics: Pick<IAccountMetricsRepository, 'record'>,
+    @Inject(CLOCK) private readonly clock: Clock,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'instagram-accounts' });
@@ -108,7 +122,14 @@ export class AccountSyncService {
       if (!updated) return { status: 'skipped', reason: 'not_found' };
       return { status: 'failed', account: updated, error };
     }
-    return this.applyProfile(account.id, profile, reason);
+    // The picture is downloaded here too, with no transaction open; its failure is recorded,
+    // never the sync's.
+    const pictureUrl = profile.profilePictureUrl;
+    const download =
+      pictureUrl && this.pictures.shouldFetch(account, pictureUrl, this.clock.now())
+        ? await this.pictures.download(pictureUrl)
+        : undefined;
+    return this.applyProfile(account.id, profile, reason, download);
   }
 
   /**
@@ -162,6 +183,7 @@ export class AccountSyncService {
     accountId: string,
     profile: InstagramProfile,
     reason: SyncReason,
+    download: PictureDownload | undefined,
   ): Promise<SyncOutcome> {
     return this.db.tx('accounts-sync-apply', async (tx): Promise<SyncOutcome> => {
       const current = await this.accounts.findByIdForUpdate(accountId, tx);
@@ -171,9 +193,20 @@ export class AccountSyncService {
         return { status: 'skipped', reason: 'disconnected', account: current };
       }
       const now = new Date();
+      // History and expiry judgements follow the injectable clock (tests move it with Instagram's).
+      const observedAt = this.clock.now();
       const fields = profileFields(profile, current);
       const changed = changedFields(current, fields);
-      const metadata: AccountMetadata = { ...current.metadata };
+      const picture = await this.pictures.settle(
+        tx,
+        current,
+        profile.profilePictureUrl,
+        download,
+        observedAt,
+      );
+      // A re-signed link to the same picture is not a change worth a line in the history.
+      if (!picture.changed) delete changed.profilePictureUrl;
+      const metadata: AccountMetadata = withPicture(current.metadata, picture);
       delete metadata.errorDetails;
       delete metadata.rateLimitedUntil;
       delete metadata.transientFailures;
@@ -190,7 +223,17 @@ export class AccountSyncService {
         tx,
       );
       if (!updated) return { status: 'skipped', reason: 'not_found' };
-      await this.accounts.recordMetricSnapshot(updated, tx);
+      // Exactly one snapshot per successful sync (a failed one never gets here).
+      await this.metrics.record(
+        updated.id,
+        {
+          followerCount: updated.followerCount ?? null,
+          followingCount: updated.followingCount ?? null,
+          mediaCount: updated.mediaCount ?? null,
+        },
+        observedAt,
+        tx,
+      );
       const base = { accountId: updated.id, userId: updated.userId };
       await this.events.append(
         { ...base, type: AccountEventType.SYNCED, data: { reason, changed } },

@@ -26,6 +26,10 @@ import {
   type ConnectOutcome,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
+import {
+  CURRENT_ACCOUNT_REPOSITORY,
+  type ICurrentAccountRepository,
+} from '../../../domain/repositories/current-account.repository.interface';
 import { type TokenType, TokenVault } from '../../../infrastructure/crypto/token-vault';
 import { PG } from '../../../infrastructure/database/database.module';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
@@ -77,6 +81,9 @@ export interface PageRequest {
 export const OWNED_BY_OTHER_MESSAGE =
   'This Instagram account is already connected to another ssell user';
 
+export const NOTHING_TO_UPDATE_MESSAGE =
+  'Nothing to update: send at least one of username, displayName, profilePictureUrl or status';
+
 /** The fields of the spec's PATCH a person may write. */
 const EDITABLE_FIELDS = ['username', 'displayName', 'profilePictureUrl'] as const;
 
@@ -96,6 +103,8 @@ export class AccountService {
     @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     private readonly tokens: AccountTokenService,
+    @Inject(CURRENT_ACCOUNT_REPOSITORY)
+    private readonly current: Pick<ICurrentAccountRepository, 'moveOff'>,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'instagram-accounts' });
@@ -208,9 +217,7 @@ export class AccountService {
     }
     const status = dto?.status;
     if (Object.keys(wanted).length === 0 && status === undefined) {
-      throw new BadRequestException(
-        'Nothing to update: send at least one of username, displayName, profilePictureUrl or status',
-      );
+      throw new BadRequestException(NOTHING_TO_UPDATE_MESSAGE);
     }
     if (status !== undefined && status !== AccountStatus.DISCONNECTED) {
       throw new BadRequestException(STATUS_MANAGED_MESSAGE);
@@ -254,6 +261,8 @@ export class AccountService {
       if (!current) throw new NotFoundException('Account not found');
       if (current.userId !== userId) throw new ForbiddenException('Access denied to this account');
       await this.vault.destroy(accountId, tx);
+      // Before the row goes: the person's choice moves to another account they can work in.
+      await this.current.moveOff(userId, accountId, tx);
       await this.accounts.delete(accountId, tx);
       await this.events.append(
         {

@@ -16,6 +16,10 @@ import {
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
 import {
+  CURRENT_ACCOUNT_REPOSITORY,
+  type ICurrentAccountRepository,
+} from '../../../domain/repositories/current-account.repository.interface';
+import {
   DATA_DELETION_REPOSITORY,
   type DataDeletionRequest,
   type IDataDeletionRepository,
@@ -25,6 +29,7 @@ import type { Db } from '../../../infrastructure/database/database';
 import { PG } from '../../../infrastructure/database/database.module';
 import { AccountStatusService } from './account-status.service';
 import {
+  assertFresh,
   SignedRequestError,
   type SignedRequestPayload,
   verifySignedRequest,
@@ -78,6 +83,8 @@ export class MetaCallbacksService {
     @Inject(DATA_DELETION_REPOSITORY) private readonly deletions: IDataDeletionRepository,
     private readonly vault: TokenVault,
     private readonly status: AccountStatusService,
+    @Inject(CURRENT_ACCOUNT_REPOSITORY)
+    private readonly current: Pick<ICurrentAccountRepository, 'moveOff'>,
   ) {
     this.logger = logger.child({ component: 'meta-callbacks' });
   }
@@ -123,23 +130,40 @@ export class MetaCallbacksService {
    * Records the request, then deletes every matching account (its token and metric history go
    * with it by cascade) and its events in one transaction, and marks the request completed. The
    * request row is written first so that a failure leaves a `failed` trace behind.
+   *
+   * Idempotent per request: the same signed_request delivered again (Meta retrying, or a replay
+   * within the freshness window) finds its first confirmation code and deletes nothing more; an
+   * account connected after the request was issued is the person's new grant and stays.
    */
   async requestDataDeletion(signedRequest: unknown): Promise<DataDeletionReceipt> {
     const payload = this.verify(signedRequest);
-    const confirmationCode = newConfirmationCode();
-    await this.deletions.create(confirmationCode, payload.userId);
-    let deleted: number;
+    const request = await this.deletions.findOrCreate(
+      newConfirmationCode(),
+      payload.userId,
+      new Date(payload.issuedAt! * 1000),
+    );
+    const { confirmationCode } = request;
+    let deleted: number | undefined;
     try {
       deleted = await this.db.tx('instagram-data-deletion', async (t) => {
+        // Concurrent deliveries of one request wait here; the later ones find it completed.
+        const current = await this.deletions.findByCodeForUpdate(confirmationCode, t);
+        if (current?.status === 'completed') return undefined;
         const matches = await this.accountRepository.findByInstagramUserId(payload.userId, t);
+        let count = 0;
         for (const account of matches) {
+          const token = await this.vault.metadata(account.id, t);
+          if (this.grantedAfter(token?.issuedAt ?? account.createdAt, payload)) continue;
+          // The person's choice moves to an account they still have, before the row goes.
+          await this.current.moveOff(account.userId, account.id, t);
           // Account first: its row lock waits for a sync in flight, whose events then get
           // deleted too.
           await this.accountRepository.delete(account.id, t);
           await this.events.deleteByAccount(account.id, t);
+          count++;
         }
-        await this.deletions.markCompleted(confirmationCode, matches.length, t);
-        return matches.length;
+        await this.deletions.markCompleted(confirmationCode, count, t);
+        return count;
       });
     } catch (error) {
       this.logger.error({ confirmationCode, err: loggableError(error) }, 'data deletion failed');
@@ -153,7 +177,11 @@ export class MetaCallbacksService {
         );
       throw error;
     }
-    this.logger.info({ confirmationCode, accountsDeleted: deleted }, 'Meta data deletion done');
+    if (deleted === undefined) {
+      this.logger.info({ confirmationCode }, 'Meta data deletion delivered again: already done');
+    } else {
+      this.logger.info({ confirmationCode, accountsDeleted: deleted }, 'Meta data deletion done');
+    }
     return {
       url: `${this.config.publicUrl}/instagram/data-deletion/${confirmationCode}`,
       confirmationCode,
@@ -171,7 +199,9 @@ export class MetaCallbacksService {
 
   private verify(signedRequest: unknown): SignedRequestPayload {
     try {
-      return verifySignedRequest(signedRequest, this.config.instagram.appSecret);
+      const payload = verifySignedRequest(signedRequest, this.config.instagram.appSecret);
+      assertFresh(payload);
+      return payload;
     } catch (error) {
       if (error instanceof SignedRequestError) {
         this.logger.warn({ reason: error.reason }, 'Meta callback with a bad signed_request');

@@ -2,7 +2,10 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  assertFresh,
   MAX_SIGNED_REQUEST_LENGTH,
+  SIGNED_REQUEST_MAX_AGE_SECONDS,
+  SIGNED_REQUEST_MAX_FUTURE_SECONDS,
   SignedRequestError,
   type SignedRequestFailure,
   verifySignedRequest,
@@ -145,5 +148,44 @@ describe('verifySignedRequest', () => {
       fc.property(fc.oneof(fc.string(), fc.json()), (payload) => expectOnlyTyped(sign(payload))),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('assertFresh', () => {
+  const now = 1_800_000_000_000;
+  const nowSeconds = now / 1000;
+  const payload = (issuedAt: number | undefined) => ({
+    algorithm: 'HMAC-SHA256' as const,
+    userId: '1',
+    issuedAt,
+    expires: undefined,
+  });
+
+  it('accepts what Meta may still be retrying: up to 36 hours old, a few minutes ahead', () => {
+    expect(SIGNED_REQUEST_MAX_AGE_SECONDS).toBe(36 * 3600);
+    for (const issuedAt of [
+      nowSeconds,
+      nowSeconds - 3600,
+      nowSeconds - SIGNED_REQUEST_MAX_AGE_SECONDS,
+      nowSeconds + SIGNED_REQUEST_MAX_FUTURE_SECONDS,
+    ]) {
+      expect(() => assertFresh(payload(issuedAt), now)).not.toThrow();
+    }
+  });
+
+  it('refuses a stale, a future and an undated payload', () => {
+    for (const issuedAt of [
+      1,
+      1624244156,
+      nowSeconds - SIGNED_REQUEST_MAX_AGE_SECONDS - 1,
+      nowSeconds + SIGNED_REQUEST_MAX_FUTURE_SECONDS + 1,
+      nowSeconds + 86_400,
+      undefined,
+    ]) {
+      expect({ issuedAt, reason: reasonOf(() => assertFresh(payload(issuedAt), now)) }).toEqual({
+        issuedAt,
+        reason: 'stale',
+      });
+    }
   });
 });

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { parseJsonKeepingBigIntegers } from '../../../infrastructure/instagram/json-big-ids';
 
 export type SignedRequestFailure =
-  'missing' | 'malformed' | 'bad_signature' | 'bad_algorithm' | 'bad_payload';
+  'missing' | 'malformed' | 'bad_signature' | 'bad_algorithm' | 'bad_payload' | 'stale';
 
 /** Every way a `signed_request` can be refused; the message is safe to send back. */
 export class SignedRequestError extends Error {
@@ -103,4 +103,29 @@ export function verifySignedRequest(
     issuedAt: optionalSeconds(fields.issued_at),
     expires: optionalSeconds(fields.expires),
   };
+}
+
+/**
+ * How old a callback's `issued_at` may be. Meta documents no retry schedule for the deauthorize
+ * and data-deletion callbacks; its webhooks are retried for up to 36 hours, and a retry may carry
+ * the original signed_request. Refusing those would drop a deletion Meta requires us to honour,
+ * while accepting a replay inside the window does no harm: a replayed deletion maps to its first
+ * confirmation code and deletes nothing more, and neither callback touches an account connected
+ * after the request was issued.
+ */
+export const SIGNED_REQUEST_MAX_AGE_SECONDS = 36 * 3600;
+/** Clock difference between Meta and us. */
+export const SIGNED_REQUEST_MAX_FUTURE_SECONDS = 5 * 60;
+
+/** Refuses (as `stale`) a payload with no `issued_at`, or one outside the window above. */
+export function assertFresh(payload: SignedRequestPayload, nowMs: number = Date.now()): void {
+  const issuedAt = payload.issuedAt;
+  if (issuedAt === undefined) fail('stale', 'signed_request has no issued_at');
+  const nowSeconds = nowMs / 1000;
+  if (issuedAt < nowSeconds - SIGNED_REQUEST_MAX_AGE_SECONDS) {
+    fail('stale', 'signed_request issued_at is more than 36 hours old');
+  }
+  if (issuedAt > nowSeconds + SIGNED_REQUEST_MAX_FUTURE_SECONDS) {
+    fail('stale', 'signed_request issued_at is in the future');
+  }
 }
