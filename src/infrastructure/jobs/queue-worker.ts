@@ -97,7 +97,9 @@ export class QueueWorker<T extends object> {
         .fetch<T>(this.name, { batchSize: free, includeMetadata: true })
         .catch(() => [] as FetchedJob<T>[]);
       for (const job of jobs) this.dispatch(job);
-      if (jobs.length < free && !this.stopping) await this.pause(this.options.pollIntervalMs);
+      // Fewer than asked for is no sign of an empty queue (another worker took the rest with
+      // SKIP LOCKED): only nothing at all means waiting a polling interval.
+      if (jobs.length === 0 && !this.stopping) await this.pause(this.options.pollIntervalMs);
     }
   }
 
