@@ -71,18 +71,22 @@ const account = (id: string) =>
     [id],
   );
 
-/** Backdates a stored token: obtained `issuedAgo` ms ago, expiring `expiresIn` ms from now. */
+/**
+ * Backdates a stored token on the service's clock (the emulator's, in this app): obtained
+ * `issuedAgo` ms ago, expiring `expiresIn` ms from now.
+ */
 const setToken = (id: string, issuedAgo: number, expiresIn: number) =>
   t.db.tx(async (tx) => {
+    const now = emu.state.now();
     await tx.none(
-      `UPDATE account_tokens SET issued_at = now() - make_interval(secs => $2),
-         expires_at = now() + make_interval(secs => $3) WHERE account_id = $1`,
-      [id, issuedAgo / 1000, expiresIn / 1000],
+      `UPDATE account_tokens SET issued_at = $4::timestamptz - make_interval(secs => $2),
+         expires_at = $4::timestamptz + make_interval(secs => $3) WHERE account_id = $1`,
+      [id, issuedAgo / 1000, expiresIn / 1000, now],
     );
     await tx.none(
-      `UPDATE client_accounts SET token_expires_at = now() + make_interval(secs => $2)
+      `UPDATE client_accounts SET token_expires_at = $3::timestamptz + make_interval(secs => $2)
        WHERE id = $1`,
-      [id, expiresIn / 1000],
+      [id, expiresIn / 1000, now],
     );
   });
 
@@ -258,13 +262,14 @@ describe('tokens.refresh-sweep', () => {
         connectedAndSynced(u),
       ),
     );
+    // Meta (the emulator) checks the token's age on its own clock, from when it issued it; the
+    // service's clock follows the emulator's, and the stored tokens are dated on it.
+    emu.state.advanceClock(25 * HOUR);
     await setToken(ripe!, 30 * HOUR, 3 * DAY);
     await setToken(young!, 2 * HOUR, 3 * DAY);
     // Outside TOKEN_REFRESH_WINDOW_DAYS (30 by default).
     await setToken(distant!, 30 * DAY, 31 * DAY);
     await setToken(expired!, 60 * DAY, -HOUR);
-    // Meta (the emulator) checks the token's age on its own clock.
-    emu.state.advanceClock(25 * HOUR);
     const oldToken = await t.db.one('SELECT ciphertext FROM account_tokens WHERE account_id = $1', [
       ripe,
     ]);
@@ -320,6 +325,7 @@ describe('tokens.refresh-sweep', () => {
         names.map(async (n) => [n, await connectedAndSynced(`refresh.${n}`)] as const),
       ),
     ) as Record<(typeof names)[number], string>;
+    emu.state.advanceClock(25 * HOUR);
     for (const n of names) {
       await setToken(ids[n], 30 * HOUR, n === 'lapsed' ? -HOUR : 3 * DAY);
     }
@@ -341,7 +347,6 @@ describe('tokens.refresh-sweep', () => {
     });
     await setStatus(ids.dead, 'token_expired');
     await setStatus(ids.gone, 'disconnected');
-    emu.state.advanceClock(25 * HOUR);
 
     await t.app.get(AccountSweepsProcessor).refreshSweep();
     const queued = async (id: string) => (await jobsOf('account.refresh-token', id)).length;

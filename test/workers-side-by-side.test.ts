@@ -211,20 +211,24 @@ describe('two workers and an api on one database', () => {
       const made = await world(1200, 'kill');
       const { db, ids, platformIds } = made;
       // Calls that hang stay in flight until the kill (not cut short by the test's usual 1 s).
-      const env = { ...made.env, INSTAGRAM_TIMEOUT_MS: '30000', INSTAGRAM_DEADLINE_MS: '40000' };
+      const env = { ...made.env, INSTAGRAM_TIMEOUT_MS: '110000', INSTAGRAM_DEADLINE_MS: '120000' };
       const api = await start('api', env);
       // Eight at a time, six of them soon hanging: it is still at work when the second joins.
       const doomed = await start('worker', { ...env, JOBS_CONCURRENCY: '8' });
-      // The sweep queues never-synced accounts in id order: the first few hang on their first
-      // call, so the worker is in the middle of them when it dies.
-      const order = ids
-        .map((id, i) => [id, platformIds[i]!] as const)
-        .sort(([a], [b]) => (a < b ? -1 : 1));
-      const hung = order.slice(0, 6);
-      for (const [, platformId] of hung) {
-        emu.state.inject({ kind: 'hang', delayMs: 60_000, account: platformId });
+      // A tenth of the accounts hang on their first call: the doomed worker is soon in the middle
+      // of several when it dies (which ones depends on the queue's order, so it is read back).
+      const hangs = new Map(
+        ids.filter((_, i) => i % 10 === 0).map((id) => [id, platformIds[ids.indexOf(id)]!]),
+      );
+      for (const platformId of hangs.values()) {
+        emu.state.inject({ kind: 'hang', delayMs: 120_000, account: platformId });
       }
       await sweep(env.DATABASE_URL);
+      /** Accounts whose first call is hanging now: their injection has been taken. */
+      const hanging = () => {
+        const pending = new Set(emu.state.listInjections().map((i) => i.userId));
+        return [...hangs].filter(([, platformId]) => !pending.has(platformId)).map(([id]) => id);
+      };
       const activeOf = (wanted: string[]) =>
         db.manyOrNone<{ id: string; account_id: string }>(
           `SELECT id, data->>'accountId' AS account_id FROM pgboss.job
@@ -232,16 +236,20 @@ describe('two workers and an api on one database', () => {
           [wanted],
         );
       await until(
-        async () => (await activeOf(hung.map(([id]) => id))).length >= 3,
-        'the doomed worker to be running the hung syncs',
+        async () => hanging().length >= 3,
+        'the doomed worker to be stuck in three hanging syncs',
         20_000,
       );
+      const stuck = hanging();
+      // The rest will not hang: only the doomed worker's calls are held up.
+      emu.state.clearInjections();
       // The second worker joins mid-sweep and works beside the first for a while.
       const survivor = await start('worker', env);
       await until(async () => callsBy(survivor) >= 20, 'the second worker to sync some', 30_000);
       const syncedBeforeKill = await syncedCount(db, ids);
       expect(syncedBeforeKill).toBeLessThan(ids.length);
-      const stranded = (await activeOf(hung.map(([id]) => id))).map((j) => j.id);
+      const stranded = (await activeOf(stuck)).map((j) => j.id);
+      expect(stranded.length).toBe(stuck.length);
       expect(stranded.length).toBeGreaterThanOrEqual(3);
 
       await doomed.kill9();
