@@ -12,7 +12,8 @@
  * scratch database is created on it and dropped; else a throw-away embedded cluster),
  * BENCH_NODE_ARGS (flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * BENCH_WORKER_ENV (extra `NAME=value,NAME=value` for the workers, e.g. JOBS_CONCURRENCY=20),
- * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (default info).
+ * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (default info),
+ * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads, NODE_ENV=production).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +36,8 @@ const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
 const APP_ID = '990000000000778';
 const APP_SECRET = 'bench-sync-emulator-secret';
 const TIMEOUT_MS = Number(env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
+/** Accounts with profile pictures, which the first sync downloads and keeps (default). */
+const PICTURES = env.BENCH_PICTURES !== '0';
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -100,6 +103,7 @@ async function seed(databaseUrl: string, emu: RunningEmulator, n: number): Promi
       name: `Bench Sweep ${i + 1}`,
       accountType: 'Business',
       followersCount: 1000 + i,
+      hasProfilePicture: PICTURES,
     });
     return { account, token: emu.state.issueToken(account, 'long', ['instagram_business_basic']) };
   });
@@ -238,7 +242,11 @@ async function main(): Promise<void> {
     );
     const serviceEnv = {
       ...env,
-      NODE_ENV: 'production',
+      // Production, except where the pictures live on this machine's loopback (the emulator):
+      // downloading from there is refused in production, allowed in development.
+      ...(PICTURES
+        ? { NODE_ENV: 'development', PICTURE_FETCH_ALLOW_PRIVATE: 'true' }
+        : { NODE_ENV: 'production' }),
       DATABASE_URL: databaseUrl,
       JWT_SECRET,
       TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
@@ -327,10 +335,18 @@ async function main(): Promise<void> {
                LEFT JOIN account_events e ON e.account_id = a.id AND e.type = 'synced'
                GROUP BY a.id) per_account`,
       );
+      const pictures = await c.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM account_pictures',
+      );
       const statuses = await c.query<{ status: string; n: number }>(
         `SELECT status, count(*)::int AS n FROM client_accounts GROUP BY status ORDER BY status`,
       );
-      return { jobs: jobs.rows[0]!, once: once.rows[0]!, statuses: statuses.rows };
+      return {
+        jobs: jobs.rows[0]!,
+        once: once.rows[0]!,
+        statuses: statuses.rows,
+        pictures: pictures.rows[0]!.n,
+      };
     });
 
     const perSecond = Math.round((ACCOUNTS * 1000) / ms);
@@ -348,6 +364,7 @@ one sweep of ${ACCOUNTS.toLocaleString('en')} accounts, ${WORKERS} workers + 1 a
       .join(', ')}) |
 | sync jobs · retries · failed | ${checks.jobs.n} · ${checks.jobs.retries} · ${checks.jobs.failed} |
 | Graph calls ≤ accounts + retries | ${graphCalls <= ACCOUNTS + checks.jobs.retries ? 'yes' : 'NO'} |
+| profile pictures downloaded and kept | ${checks.pictures}${PICTURES ? '' : ' (BENCH_PICTURES=0: none to fetch)'} |
 | statuses after | ${checks.statuses.map((s) => `${s.status} ${s.n}`).join(', ')} |
 | CPU: ${procs.map((p) => p.name).join(' · ')} | ${cpu.map(seconds).join(' · ')} |
 | CPU: PostgreSQL (embedded cluster only) · this process (emulator, polling) | ${seconds(pgCpu)} · ${seconds((bench.user + bench.system) / 1e6)} |
