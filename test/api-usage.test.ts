@@ -73,9 +73,29 @@ describe('ApiUsageRecorder', () => {
     expect(await recorder.appUsagePercent()).toBe(42);
   });
 
+  it('keeps the figures through a database outage, which it leaves the pool to report', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
+    let down = true;
+    const flaky = {
+      none: async (query: string, values: unknown) => {
+        if (down) throw new Error('Query read timeout');
+        return handle.db.none(query, values);
+      },
+    } as unknown as typeof handle.db;
+    const recorder = new ApiUsageRecorder(flaky, logger);
+    recorder.record(usage(Date.now() + 120_000, 31));
+    await recorder.flush();
+    expect((await rows()).find((r) => r.scope === 'app')?.call_count).not.toBe(31);
+    expect(lines.filter((l) => /"level":"(warn|error)"/.test(l))).toEqual([]);
+    down = false;
+    await recorder.flush();
+    expect((await rows()).find((r) => r.scope === 'app')!.call_count).toBe(31);
+  });
+
   it('writes what is pending when the application shuts down', async () => {
     const recorder = new ApiUsageRecorder(handle.db, pino({ level: 'silent' }));
-    recorder.record(usage(Date.now() + 60_000, 64));
+    recorder.record(usage(Date.now() + 180_000, 64));
     await recorder.beforeApplicationShutdown();
     expect((await rows()).find((r) => r.scope === 'app')!.call_count).toBe(64);
   });

@@ -2,6 +2,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/comm
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import type { Db } from '../database/database';
+import { isDatabaseUnavailable } from '../database/database-errors';
 import { PG } from '../database/database.module';
 import type { InstagramUsage } from './usage-headers';
 import { loggableError } from '../../common/logging/loggable-error';
@@ -84,9 +85,16 @@ export class ApiUsageRecorder implements BeforeApplicationShutdown {
     const rows = [...this.pending.values()];
     this.pending.clear();
     this.flushing = this.persist(rows)
-      .catch((error: unknown) =>
-        this.logger.warn({ err: loggableError(error) }, 'could not record Instagram API usage'),
-      )
+      .catch((error: unknown) => {
+        if (!isDatabaseUnavailable(error)) {
+          this.logger.warn({ err: loggableError(error) }, 'could not record Instagram API usage');
+          return;
+        }
+        // PostgreSQL is away: the pool's health reports the outage, once. The figures wait for
+        // the next flush (unless newer ones replace them meanwhile).
+        this.logger.debug({ err: loggableError(error) }, 'Instagram API usage not recorded yet');
+        for (const row of rows) this.keep(row);
+      })
       .finally(() => {
         this.flushing = undefined;
       });
