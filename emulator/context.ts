@@ -142,7 +142,7 @@ export async function applyInjection(
   reply: FastifyReply,
   account: EmulatorAccount | undefined,
 ): Promise<boolean> {
-  const injection = ctx.state.takeInjection(account?.userId);
+  const injection = ctx.state.takeInjection(account?.userId, request.url.split('?')[0]);
   if (!injection) return false;
   switch (injection.kind) {
     case 'hang':

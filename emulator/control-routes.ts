@@ -89,6 +89,7 @@ const injectSchema = z
     ]),
     count: z.number().int().min(1).max(10_000).optional(),
     account: z.string().min(1).optional(),
+    path: z.string().startsWith('/').max(200).optional(),
     delayMs: z.number().int().min(0).max(600_000).optional(),
     regainMinutes: z.number().int().min(0).max(10_000).optional(),
     status: z.number().int().min(200).max(599).optional(),
@@ -120,6 +121,7 @@ const settingsSchema = z
     userIdAsNumber: z.boolean(),
     requireAppsecretProof: z.boolean(),
     unavailableFields: z.array(z.string()),
+    refreshExtends: z.boolean(),
   })
   .partial()
   .strict();
@@ -222,6 +224,7 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
     const path = (request.query as { path?: unknown }).path;
     return { requests: state.requests(typeof path === 'string' ? { path } : {}) };
   });
+  app.get('/__control/requests/totals', async () => ({ totals: state.requestTotals() }));
   app.delete('/__control/requests', async (_request, reply) => {
     state.clearRequests();
     return reply.code(204).send();

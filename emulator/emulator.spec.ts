@@ -427,6 +427,34 @@ describe('emulator', () => {
     expect((await control('GET', '/nothing-here')).status).toBe(404);
   });
 
+  it('refreshes without extending when told to, and injects failures for one path only', async () => {
+    const { body } = await control('POST', '/accounts/lena.bakes/tokens', {
+      kind: 'long',
+      ageMs: 30 * 3600 * 1000,
+    });
+    const refresh = () =>
+      fetch(
+        `${emu.url}/refresh_access_token?grant_type=ig_refresh_token&access_token=${body.accessToken}`,
+      );
+    expect((await control('PATCH', '/settings', { refreshExtends: false })).status).toBe(200);
+    const same = await json<{ access_token: string; expires_in: number }>(await refresh());
+    expect(same.access_token).toBe(body.accessToken);
+    const left = (Date.parse(body.expiresAt) - Date.now()) / 1000;
+    expect(Math.abs(same.expires_in - left)).toBeLessThan(5);
+    await control('PATCH', '/settings', { refreshExtends: true });
+
+    await control('POST', '/inject', { kind: 'transient', path: '/refresh_access_token' });
+    const me = await fetch(`${emu.url}/v25.0/me?access_token=${body.accessToken}`);
+    expect(me.status).toBe(200);
+    expect((await refresh()).status).toBe(500);
+    const fresh = await json<{ access_token: string; expires_in: number }>(await refresh());
+    expect(fresh.access_token).not.toBe(body.accessToken);
+    expect(fresh.expires_in).toBe(5_183_944);
+    // Every request counted, beyond what the log keeps.
+    const { totals } = (await control('GET', '/requests/totals')).body;
+    expect(totals).toEqual({ '/refresh_access_token': 3, '/v25.0/me': 1 });
+  });
+
   it('answers /{ig-user-id} for its own ids only', async () => {
     const { body } = await control('POST', '/accounts/lena.bakes/tokens', { kind: 'long' });
     const auth = { authorization: `Bearer ${body.accessToken}` };

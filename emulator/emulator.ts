@@ -176,6 +176,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       userIdAsNumber: false,
       requireAppsecretProof: options.requireAppsecretProof ?? false,
       unavailableFields: [],
+      refreshExtends: true,
     },
   });
   const ctx = new EmulatorContext(

@@ -195,6 +195,15 @@ export function registerGraphRoutes(app: FastifyInstance, ctx: EmulatorContext):
         code: 100,
       });
     }
+    if (!ctx.state.settings.refreshExtends) {
+      const left = checked.token.expiresAt.getTime() - ctx.state.now().getTime();
+      return {
+        access_token: checked.token.token,
+        token_type: 'bearer',
+        expires_in: Math.max(0, Math.floor(left / 1000)),
+        permissions: checked.token.scopes.join(','),
+      };
+    }
     const fresh = ctx.state.issueToken(checked.account, 'long', checked.token.scopes);
     return {
       access_token: fresh.token,

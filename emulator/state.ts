@@ -63,6 +63,8 @@ export interface InjectionInput {
   count?: number;
   /** Only requests acting for this account (id, app-scoped id or username). Default: all. */
   account?: string;
+  /** Only requests to this Meta path, e.g. `/refresh_access_token`. Default: every path. */
+  path?: string;
   /** `hang`: delay before answering normally. */
   delayMs?: number;
   /** `rate_limit_account`: `estimated_time_to_regain_access`, minutes. Default 15. */
@@ -100,6 +102,11 @@ export interface EmulatorSettings {
   requireAppsecretProof: boolean;
   /** Fields `/me` answers as nonexistent (code 100), to mimic Meta not serving them. */
   unavailableFields: string[];
+  /**
+   * false: a refresh answers with the same token and the lifetime it has left, as if Meta had
+   * accepted the refresh without extending anything (to test that a refresh is verified).
+   */
+  refreshExtends: boolean;
 }
 
 export interface RequestLogEntry {
@@ -151,6 +158,7 @@ export class EmulatorState {
   private nextInjectionId = 1;
   private clockOffsetMs = 0;
   private requestLog: RequestLogEntry[] = [];
+  private readonly requestCounts = new Map<string, number>();
   private nextSeq = 1;
   private appCalls: number[] = [];
   private readonly accountCalls = new Map<string, number[]>();
@@ -381,10 +389,13 @@ export class EmulatorState {
     this.injections = [];
   }
 
-  /** The first pending injection that applies to a request acting for `userId`, consumed. */
-  takeInjection(userId: string | undefined): Injection | undefined {
+  /** The first pending injection that applies to a request to `path` acting for `userId`, consumed. */
+  takeInjection(userId: string | undefined, path?: string): Injection | undefined {
     const index = this.injections.findIndex(
-      (i) => i.remaining > 0 && (i.userId === undefined || i.userId === userId),
+      (i) =>
+        i.remaining > 0 &&
+        (i.userId === undefined || i.userId === userId) &&
+        (i.path === undefined || i.path === path),
     );
     const injection = this.injections[index];
     if (!injection) return undefined;
@@ -434,6 +445,7 @@ export class EmulatorState {
 
   logRequest(entry: Omit<RequestLogEntry, 'seq' | 'at'>): RequestLogEntry {
     const full: RequestLogEntry = { seq: this.nextSeq++, at: this.now().toISOString(), ...entry };
+    this.requestCounts.set(entry.path, (this.requestCounts.get(entry.path) ?? 0) + 1);
     this.requestLog.push(full);
     if (this.requestLog.length > 5000) this.requestLog.shift();
     return full;
@@ -445,6 +457,15 @@ export class EmulatorState {
 
   clearRequests(): void {
     this.requestLog = [];
+    this.requestCounts.clear();
+  }
+
+  /**
+   * Requests to Meta's endpoints since the start (or the last clear), per path: unlike the log,
+   * which keeps the latest 5,000, these count every one (benchmarks count Graph calls).
+   */
+  requestTotals(): Record<string, number> {
+    return Object.fromEntries(this.requestCounts);
   }
 
   // --- settings and reset ------------------------------------------------------------------------
@@ -466,6 +487,7 @@ export class EmulatorState {
     this.injections = [];
     this.clockOffsetMs = 0;
     this.requestLog = [];
+    this.requestCounts.clear();
     this.appCalls = [];
     this.accountCalls.clear();
     this.settings = this.freshSettings();

@@ -14,12 +14,7 @@ import {
 import { WebhookSecretCipher } from '../src/infrastructure/crypto/webhook-secret-cipher';
 import { createDatabase } from '../src/infrastructure/database/database';
 import { PostgresWebhookEndpointRepository } from '../src/infrastructure/database/repositories/postgres-webhook-endpoint.repository';
-import {
-  runningEmbeddedPostgresUrl,
-  startEmbeddedPostgres,
-  type RunningEmbeddedPostgres,
-} from '../src/infrastructure/database/embedded-postgres';
-import { migrate } from '../src/infrastructure/database/migrator';
+import { withOperatorDatabase } from './lib/operator-database';
 
 const USAGE = `Usage: npm run tokens:rotate -- [--batch-size N]
 
@@ -57,25 +52,7 @@ export async function runRotation(
   options: RunRotationOptions,
 ): Promise<RunRotationResult> {
   const log = options.log ?? (() => undefined);
-  let embedded: RunningEmbeddedPostgres | undefined;
-  let databaseUrl = config.database.url;
-  if (!databaseUrl) {
-    databaseUrl = runningEmbeddedPostgresUrl(config.dataDir);
-    if (databaseUrl) {
-      log(`using the embedded PostgreSQL already running for ${config.dataDir}`);
-    } else {
-      log(`starting the embedded PostgreSQL of ${config.dataDir} (no DATABASE_URL set)`);
-      embedded = await startEmbeddedPostgres({
-        dataDir: config.dataDir,
-        port: config.database.embeddedPort,
-        persistent: true,
-        log: () => undefined,
-      });
-      databaseUrl = embedded.url;
-    }
-  }
-  try {
-    await migrate(databaseUrl, { info: log });
+  return withOperatorDatabase(config, log, async (databaseUrl) => {
     const database = createDatabase(databaseUrl, 2, (error) =>
       log(`idle database connection failed: ${error.message}`),
     );
@@ -95,9 +72,7 @@ export async function runRotation(
     } finally {
       await database.close();
     }
-  } finally {
-    if (embedded) await embedded.stop();
-  }
+  });
 }
 
 function parseBatchSize(value: string | undefined): number {

@@ -376,6 +376,64 @@ describe('findRefreshable', () => {
   });
 });
 
+describe('findRefreshable: backoff', () => {
+  it('leaves out a token backing off until its next attempt, unless it is near expiry or past it', async () => {
+    const userId = await newUser();
+    const make = accountsExpiringFor(userId);
+    const now = new Date();
+    const backoff = (nextInHours: number, expiresInHours: number) => ({
+      tokenRefresh: {
+        tokenExpiresAt: new Date(now.getTime() + expiresInHours * HOUR),
+        attempts: 2,
+        warnedDays: [],
+        nextAttemptAt: new Date(now.getTime() + nextInHours * HOUR),
+      },
+    });
+    const waiting = await make('b_waiting', 20 * 24);
+    const retryNow = await make('b_retry_now', 21 * 24);
+    const nearExpiry = await make('b_near', 5 * 24);
+    const lapsed = await make('b_lapsed', -1);
+    await repo.update(waiting.id, { metadata: backoff(3, 20 * 24) });
+    await repo.update(retryNow.id, { metadata: backoff(-1, 21 * 24) });
+    await repo.update(nearExpiry.id, { metadata: backoff(3, 5 * 24) });
+    await repo.update(lapsed.id, { metadata: backoff(3, -1) });
+    const mine = usernamesOf(userId);
+    const window = 30 * 24;
+    expect(mine(await repo.findRefreshable(window, 10_000, { now }))).toEqual([
+      'b_lapsed',
+      'b_retry_now',
+    ]);
+    expect(
+      mine(await repo.findRefreshable(window, 10_000, { now, revisitWithinHours: 14 * 24 })),
+    ).toEqual(['b_lapsed', 'b_near', 'b_retry_now']);
+    // Counted from the `now` given: four hours on, the waiting one is due too.
+    const later = new Date(now.getTime() + 4 * HOUR);
+    expect(mine(await repo.findRefreshable(window, 10_000, { now: later }))).toEqual([
+      'b_lapsed',
+      'b_near',
+      'b_waiting',
+      'b_retry_now',
+    ]);
+  });
+});
+
+describe('listIds', () => {
+  it("pages every id in id order, or one user's", async () => {
+    const userId = await newUser();
+    const make = accountsExpiringFor(userId);
+    const made = await Promise.all([0, 1, 2, 3, 4].map((i) => make(`ids_${i}`, null)));
+    const expected = made.map((a) => a.id).sort();
+    const first = await repo.listIds({ userId, limit: 2 });
+    const second = await repo.listIds({ userId, afterId: first[1]!, limit: 2 });
+    const third = await repo.listIds({ userId, afterId: second[1]!, limit: 2 });
+    expect([...first, ...second, ...third]).toEqual(expected);
+    const all = await repo.listIds({ limit: 10_000 });
+    expect(all).toEqual([...all].sort());
+    expect(all).toEqual(expect.arrayContaining(expected));
+    await expect(repo.listIds({ limit: 0 })).rejects.toThrow(RangeError);
+  });
+});
+
 describe('listPageByUserId (keyset)', () => {
   it('pages 45 rows with ties in created_at: every row exactly once, in order', async () => {
     const userId = await newUser();

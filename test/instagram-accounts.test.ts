@@ -46,12 +46,15 @@ const RESPONSE_KEYS = [
   'followingCount',
   'id',
   'isCurrent',
+  'lastRefreshAt',
+  'lastRefreshError',
   'lastSyncAt',
   'mediaCount',
   'permissions',
   'platform',
   'profilePictureUrl',
   'rateLimitedUntil',
+  'refreshAttempts',
   'status',
   'statusDetail',
   'tokenExpiresAt',
@@ -262,6 +265,9 @@ describe('GET /instagram/accounts', () => {
       permissions: ['instagram_business_basic'],
       createdAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T.*Z$/),
       tokenExpiresAt: expect.stringMatching(/Z$/),
+      lastRefreshAt: null,
+      lastRefreshError: null,
+      refreshAttempts: 0,
     });
     const fresh = await registerUser(t.url);
     expect((await call('GET', BASE, fresh)).body).toEqual({
@@ -560,25 +566,37 @@ describe('POST /instagram/accounts/:id/sync', () => {
     },
   );
 
-  it('502 when Instagram keeps failing beyond the retries: status error, then active again', async () => {
+  it('502 when Instagram keeps failing beyond the retries; the third such sync in a row makes it error, a good one active again', async () => {
     const connected = await connect();
     const id = connected.account.id;
     await control(emu, 'POST', '/inject', {
       kind: 'transient',
-      count: 2,
+      count: 6,
       account: connected.emulatorAccount.userId,
     });
-    const requests = emulatorRequests();
-    const res = await call('POST', `${BASE}/${id}/sync`, owner);
-    expectError(res, 502, /temporary problem/);
-    expect(emulatorRequests() - requests).toBe(2);
-    const row = await rowOf(id);
-    expect(row!.status).toBe('error');
-    expect(row!.metadata.errorDetails).toMatchObject({ code: '2' });
+    for (const [n, status] of [
+      [1, 'active'],
+      [2, 'active'],
+      [3, 'error'],
+    ] as const) {
+      const requests = emulatorRequests();
+      const res = await call('POST', `${BASE}/${id}/sync`, owner);
+      expectError(res, 502, /temporary problem/);
+      expect(emulatorRequests() - requests).toBe(2);
+      const row = await rowOf(id);
+      expect({ n, status: row!.status, count: row!.metadata.transientFailures }).toEqual({
+        n,
+        status,
+        count: n,
+      });
+    }
+    expect((await rowOf(id))!.metadata.errorDetails).toMatchObject({ code: '2' });
 
     const ok = await call('POST', `${BASE}/${id}/sync`, owner);
     expect(ok.body).toMatchObject({ status: 'active', statusDetail: null });
-    expect((await rowOf(id))!.metadata.errorDetails).toBeUndefined();
+    const after = (await rowOf(id))!;
+    expect(after.metadata.errorDetails).toBeUndefined();
+    expect(after.metadata.transientFailures).toBeUndefined();
     expect(
       (await eventsOf(id)).filter((e) => e.type === 'status_changed').map((e) => e.data),
     ).toEqual([
@@ -587,8 +605,12 @@ describe('POST /instagram/accounts/:id/sync', () => {
     ]);
   });
 
-  it('502 when Instagram hangs past the timeout', async () => {
+  it('502 when Instagram hangs past the timeout (after two transient failures: error)', async () => {
     const connected = await connect();
+    await t.db.none(
+      `UPDATE client_accounts SET metadata = metadata || '{"transientFailures": 2}' WHERE id = $1`,
+      [connected.account.id],
+    );
     await control(emu, 'POST', '/inject', {
       kind: 'hang',
       delayMs: 1500,
@@ -606,15 +628,21 @@ describe('POST /instagram/accounts/:id/sync', () => {
     expect(shown.body.statusDetail).toMatch(/did not answer in time/);
   });
 
-  it('502 when the connection drops', async () => {
+  it('502 when the connection drops: active until the third time in a row', async () => {
     const connected = await connect();
+    const id = connected.account.id;
     await control(emu, 'POST', '/inject', {
       kind: 'drop',
-      count: 2,
+      count: 6,
       account: connected.emulatorAccount.userId,
     });
-    expectError(await call('POST', `${BASE}/${connected.account.id}/sync`, owner), 502);
-    expect((await rowOf(connected.account.id))!.metadata.errorDetails.code).toBe('NETWORK');
+    const statuses: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      expectError(await call('POST', `${BASE}/${id}/sync`, owner), 502);
+      statuses.push((await rowOf(id))!.status);
+    }
+    expect(statuses).toEqual(['active', 'active', 'error']);
+    expect((await rowOf(id))!.metadata.errorDetails.code).toBe('NETWORK');
   });
 
   it('409 (reconnect) for an account without a stored token', async () => {

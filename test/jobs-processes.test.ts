@@ -409,6 +409,11 @@ describe('a hung Instagram', () => {
       const [id] = await seedAccounts(w, user.userId, 1);
       const platformId = await platformIdOf(w, id!);
 
+      // Two transient failures in a row already: this one, the third, makes the account `error`.
+      await w.handle.db.none(
+        `UPDATE client_accounts SET metadata = metadata || '{"transientFailures": 2}' WHERE id = $1`,
+        [id],
+      );
       emu.state.inject({ kind: 'hang', delayMs: 120_000, count: 20, account: platformId });
       const started = Date.now();
       const res = await http(api.url!, 'POST', `/instagram/accounts/${id}/sync`, {

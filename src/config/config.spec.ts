@@ -31,6 +31,28 @@ describe('loadConfig', () => {
     expect(config.instagram.timeoutMs).toBe(10_000);
   });
 
+  it('takes SYNC_SWEEP_BATCH (default 5000, 1..100000)', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).syncSweepBatch).toBe(5000);
+    expect(loadConfig({ DATA_DIR: dataDir(), SYNC_SWEEP_BATCH: '10000' }).syncSweepBatch).toBe(
+      10_000,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), SYNC_SWEEP_BATCH: '0' })).toThrow(
+      /SYNC_SWEEP_BATCH/,
+    );
+  });
+
+  it('takes TOKEN_REFRESH_WINDOW_DAYS (default 30) and refuses a window a 60-day token cannot use', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).tokenRefreshWindowDays).toBe(30);
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), TOKEN_REFRESH_WINDOW_DAYS: '45' }).tokenRefreshWindowDays,
+    ).toBe(45);
+    for (const value of ['0', '60', '7.5', 'month']) {
+      expect(() => loadConfig({ DATA_DIR: dataDir(), TOKEN_REFRESH_WINDOW_DAYS: value })).toThrow(
+        /TOKEN_REFRESH_WINDOW_DAYS/,
+      );
+    }
+  });
+
   it('defaults the job workers and the Instagram deadline, and refuses values out of range', () => {
     const config = loadConfig({ DATA_DIR: dataDir() });
     expect(config.jobs).toEqual({ concurrency: 10, pollIntervalMs: 1000, stallSeconds: 60 });

@@ -100,6 +100,10 @@ export interface AppConfig {
   instagram: InstagramConfig;
   webhooks: WebhooksConfig;
   pictures: PictureFetchConfig;
+  /** Tokens expiring within this many days are refreshed (and retried until they expire). */
+  tokenRefreshWindowDays: number;
+  /** Accounts one sync sweep queues (most overdue first); the rest wait for the next sweep. */
+  syncSweepBatch: number;
   emulatorPort: number;
   jobsEnabled: boolean;
   jobs: JobsConfig;
@@ -255,6 +259,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       maxBytes: PICTURE_MAX_BYTES,
       allowPrivateAddresses: env.PICTURE_FETCH_ALLOW_PRIVATE,
     },
+    tokenRefreshWindowDays: env.TOKEN_REFRESH_WINDOW_DAYS,
+    syncSweepBatch: env.SYNC_SWEEP_BATCH,
     emulatorPort: env.EMULATOR_PORT,
     jobsEnabled: env.JOBS_ENABLED,
     jobs: {

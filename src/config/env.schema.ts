@@ -104,6 +104,11 @@ export const envSchema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   // Unset: served outside production, not in production.
   DOCS_ENABLED: z.enum(['true', 'false', '1', '0']).optional(),
+  // Long-lived tokens last 60 days and may be refreshed once 24 h old: starting 30 days out
+  // leaves a month of retries before one lapses.
+  TOKEN_REFRESH_WINDOW_DAYS: z.coerce.number().int().min(1).max(59).default(30),
+  // Accounts one hourly sync sweep queues, most overdue first (the rest wait for the next).
+  SYNC_SWEEP_BATCH: z.coerce.number().int().min(1).max(100_000).default(5000),
 
   EMULATOR_PORT: port.default(4010),
   JOBS_ENABLED: z

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import type { Clock } from '../../src/common/clock/clock';
 import { expect, vi } from 'vitest';
 import type { ClientAccount } from '../../src/domain/entities/client-account.entity';
 import type { InstagramProfile } from '../../src/infrastructure/instagram';
@@ -34,7 +35,7 @@ export interface FakeInstagramClient {
  * memory, a plaintext vault, a queue that remembers, a database that counts transactions, and
  * an Instagram client whose every call fails the test if it runs inside a transaction.
  */
-export function accountServicesWithFakes() {
+export function accountServicesWithFakes(clock: Clock = { now: () => new Date() }) {
   const accounts = new FakeAccountRepository();
   const events = new FakeAccountEventRepository();
   const vault = new FakeTokenVault();
@@ -62,7 +63,6 @@ export function accountServicesWithFakes() {
   const current = new FakeCurrentAccountRepository(accounts);
   const metrics = new FakeAccountMetricsRepository(accounts);
   const pictureStore = new FakeAccountPictureRepository();
-  const clock = { now: () => new Date() };
   // No picture host in unit tests: a download fails unless a test gives the fetcher bytes, and
   // the sync's tests leave pictures alone (`pictureFetching.mockRestore()` turns them on).
   const fetcher = {
@@ -73,7 +73,16 @@ export function accountServicesWithFakes() {
   const pictures = new AccountPicturesService(fetcher, pictureStore, accounts, logger);
   const pictureFetching = vi.spyOn(pictures, 'shouldFetch').mockReturnValue(false);
   const status = new AccountStatusService(accounts, events, db, current, logger);
-  const tokens = new AccountTokenService(accounts, events, vault, client, db, status, logger);
+  const tokens = new AccountTokenService(
+    accounts,
+    events,
+    vault,
+    client,
+    db,
+    status,
+    logger,
+    clock,
+  );
   const sync = new AccountSyncService(
     accounts,
     events,
@@ -106,6 +115,7 @@ export function accountServicesWithFakes() {
     db,
     client,
     logLines,
+    clock,
     current,
     metrics,
     pictureStore,
@@ -123,7 +133,8 @@ export function accountServicesWithFakes() {
     /** An account with a stored token. */
     connected: (overrides: Partial<ClientAccount> = {}): ClientAccount => {
       const seeded = accounts.seed(overrides);
-      vault.put(seeded.id);
+      // The row mirrors its token's expiry, as connects and refreshes keep it.
+      vault.put(seeded.id, seeded.tokenExpiresAt ? { expiresAt: seeded.tokenExpiresAt } : {});
       return seeded;
     },
   };

@@ -106,6 +106,14 @@ export class FakeAccountRepository implements IClientAccountRepository {
   async findRefreshable(): Promise<ClientAccount[]> {
     throw new Error('not used by the services');
   }
+  async listIds(options: { userId?: string; afterId?: string; limit: number }) {
+    return [...this.rows.values()]
+      .filter((a) => options.userId === undefined || a.userId === options.userId)
+      .map((a) => a.id)
+      .sort()
+      .filter((id) => options.afterId === undefined || id > options.afterId)
+      .slice(0, options.limit);
+  }
   async countByUserId(userId: string) {
     return (await this.findByUserId(userId)).length;
   }

@@ -26,6 +26,31 @@ export interface AccountErrorDetails {
   fbtraceId?: string;
 }
 
+/** A failed token refresh, as the account keeps it: Meta's code (or ours), a safe message, when. */
+export interface TokenRefreshError {
+  code: string;
+  message: string;
+  at: Date;
+}
+
+/**
+ * How refreshing the account's current token is going. Bound to that token by its expiry: a new
+ * token (a refresh that worked, or a reconnect) starts from a clean state.
+ */
+export interface TokenRefreshState {
+  /** The expiry of the token these marks are about. */
+  tokenExpiresAt: Date;
+  /** When a refresh last worked (absent until one has, for this token's line). */
+  lastRefreshAt?: Date;
+  /** Failed refreshes since the last one that worked. */
+  attempts: number;
+  lastError?: TokenRefreshError;
+  /** Backoff: the sweep leaves the token alone until then. */
+  nextAttemptAt?: Date;
+  /** The expiry warnings (days before expiry: 14, 7, 1) already written for this token. */
+  warnedDays: number[];
+}
+
 export interface AccountMetadata {
   /** App-scoped Instagram user id (`/me`'s `id`, the token exchange's `user_id`). */
   igId?: string;
@@ -40,6 +65,13 @@ export interface AccountMetadata {
   rateLimitedUntil?: Date;
   /** Hex Unix time from the picture URL's `oe=`: after it the CDN answers 403. */
   profilePictureExpiresAt?: Date;
+  /**
+   * Syncs and status checks in a row that failed transiently (5xx, timeouts, code 1/2): the
+   * account turns `error` only at the third. A success, or a failure that is not transient,
+   * resets it.
+   */
+  transientFailures?: number;
+  tokenRefresh?: TokenRefreshState;
   /** The kept copy of the profile picture (account_pictures), when there is one. */
   picture?: KeptPictureSummary;
   /** The last picture download that failed; cleared by the next one that succeeds. */

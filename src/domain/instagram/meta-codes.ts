@@ -171,6 +171,8 @@ export const LOCAL_ERROR_CODES = {
   DEAUTHORIZED: 'DEAUTHORIZED',
   TIMEOUT: 'TIMEOUT',
   NETWORK: 'NETWORK',
+  /** A refresh answered with a token that expires no later than the one held. */
+  REFRESH_NOT_EXTENDED: 'REFRESH_NOT_EXTENDED',
   /** Not a failure of Instagram's (a bug, the database). */
   UNKNOWN: 'UNKNOWN',
 } as const;

@@ -88,10 +88,22 @@ export interface IClientAccountRepository {
    * 1..8760), soonest first, at most `limit` (an integer, 1..10000). Unlike `findExpiringSoon`
    * (the spec's contract: active only) this includes `rate_limited` and `error` accounts, whose
    * token still works and would otherwise lapse while they wait for a good sync; expired and
-   * disconnected ones only a reconnect fixes.
+   * disconnected ones only a reconnect fixes. The window is counted from `now` (default: the
+   * current time). An account backing off after a failed refresh (`tokenRefresh.nextAttemptAt`
+   * after `now`) is left out unless its token expires within `revisitWithinHours` (default 0:
+   * only once it has expired).
    */
-  findRefreshable(hours: number, limit: number): Promise<ClientAccount[]>;
+  findRefreshable(
+    hours: number,
+    limit: number,
+    options?: { now?: Date; revisitWithinHours?: number },
+  ): Promise<ClientAccount[]>;
   countByUserId(userId: string): Promise<number>;
+  /**
+   * Account ids in id order, after `afterId`, at most `limit` (an integer, 1..10000); only
+   * `userId`'s when given. For operators' runs over many accounts (the CLI), page by page.
+   */
+  listIds(options: { userId?: string; afterId?: string; limit: number }): Promise<string[]>;
 
   /** Keyset page in `created_at DESC, id DESC` order. */
   listPageByUserId(

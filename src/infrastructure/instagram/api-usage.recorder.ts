@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import type { Db } from '../database/database';
+import { isDatabaseUnavailable } from '../database/database-errors';
 import { PG } from '../database/database.module';
 import type { InstagramUsage } from './usage-headers';
 import { loggableError } from '../../common/logging/loggable-error';
@@ -13,12 +14,34 @@ export interface UsageSnapshot {
   observedAt: Date;
 }
 
+type UsageRow = [
+  scope: string,
+  callCount: number,
+  totalTime: number,
+  totalCputime: number,
+  regainAccessAt: Date | null,
+  observedAt: Date,
+];
+
+/**
+ * How long observations wait to be written. Every Graph response carries the figures; writing
+ * each one (two upserts per call, all workers on the one `app` row) was the largest cost of a
+ * sync sweep after Instagram itself. A second's delay changes nothing for a budget measured in
+ * hours: the latest observation per scope is written, once a second, in one statement.
+ */
+export const USAGE_FLUSH_MS = 1000;
+
 /**
  * Keeps Meta's last reported budget (usage headers) in PostgreSQL, so every worker process sees
  * the same figures and the scheduler can stay under the limit instead of discovering it.
  */
 @Injectable()
-export class ApiUsageRecorder {
+export class ApiUsageRecorder implements BeforeApplicationShutdown {
+  /** The latest observation per scope not yet written. */
+  private readonly pending = new Map<string, UsageRow>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
   constructor(
     @Inject(PG) private readonly db: Db,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
@@ -26,44 +49,80 @@ export class ApiUsageRecorder {
 
   /** Called for every Graph response; never throws and never delays the caller. */
   record(usage: InstagramUsage): void {
-    const rows: Array<[string, number, number, number, Date | null]> = [];
+    const observedAt = usage.observedAt;
     if (usage.app) {
-      rows.push(['app', usage.app.callCount, usage.app.totalTime, usage.app.totalCputime, null]);
+      this.keep([
+        'app',
+        usage.app.callCount,
+        usage.app.totalTime,
+        usage.app.totalCputime,
+        null,
+        observedAt,
+      ]);
     }
     for (const entry of usage.businessUseCase ?? []) {
       const regain =
         entry.estimatedTimeToRegainAccessMinutes > 0
-          ? new Date(usage.observedAt.getTime() + entry.estimatedTimeToRegainAccessMinutes * 60_000)
+          ? new Date(observedAt.getTime() + entry.estimatedTimeToRegainAccessMinutes * 60_000)
           : null;
-      rows.push([
+      this.keep([
         `buc:${entry.businessId}`,
         entry.callCount,
         entry.totalTime,
         entry.totalCputime,
         regain,
+        observedAt,
       ]);
     }
-    if (rows.length === 0) return;
-    void this.persist(rows, usage.observedAt).catch((error: unknown) =>
-      this.logger.warn({ err: loggableError(error) }, 'could not record Instagram API usage'),
-    );
   }
 
-  private async persist(
-    rows: Array<[string, number, number, number, Date | null]>,
-    observedAt: Date,
-  ): Promise<void> {
-    for (const [scope, callCount, totalTime, totalCputime, regain] of rows) {
-      await this.db.none(
-        `INSERT INTO instagram_api_usage (scope, call_count, total_time, total_cputime, regain_access_at, observed_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (scope) DO UPDATE SET call_count = EXCLUDED.call_count,
-           total_time = EXCLUDED.total_time, total_cputime = EXCLUDED.total_cputime,
-           regain_access_at = EXCLUDED.regain_access_at, observed_at = EXCLUDED.observed_at
-         WHERE instagram_api_usage.observed_at <= EXCLUDED.observed_at`,
-        [scope, callCount, totalTime, totalCputime, regain, observedAt],
-      );
-    }
+  /** Writes what is pending now (tests, shutdown). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flushing;
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    this.pending.clear();
+    this.flushing = this.persist(rows)
+      .catch((error: unknown) => {
+        if (!isDatabaseUnavailable(error)) {
+          this.logger.warn({ err: loggableError(error) }, 'could not record Instagram API usage');
+          return;
+        }
+        // PostgreSQL is away: the pool's health reports the outage, once. The figures wait for
+        // the next flush (unless newer ones replace them meanwhile).
+        this.logger.debug({ err: loggableError(error) }, 'Instagram API usage not recorded yet');
+        for (const row of rows) this.keep(row);
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+    await this.flushing;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+
+  private keep(row: UsageRow): void {
+    const previous = this.pending.get(row[0]);
+    if (previous && previous[5].getTime() > row[5].getTime()) return;
+    this.pending.set(row[0], row);
+    this.timer ??= setTimeout(() => void this.flush(), USAGE_FLUSH_MS);
+    this.timer.unref();
+  }
+
+  private async persist(rows: UsageRow[]): Promise<void> {
+    await this.db.none(
+      `INSERT INTO instagram_api_usage (scope, call_count, total_time, total_cputime, regain_access_at, observed_at)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::timestamptz[], $6::timestamptz[])
+       ON CONFLICT (scope) DO UPDATE SET call_count = EXCLUDED.call_count,
+         total_time = EXCLUDED.total_time, total_cputime = EXCLUDED.total_cputime,
+         regain_access_at = EXCLUDED.regain_access_at, observed_at = EXCLUDED.observed_at
+       WHERE instagram_api_usage.observed_at <= EXCLUDED.observed_at`,
+      [0, 1, 2, 3, 4, 5].map((i) => rows.map((r) => r[i])),
+    );
   }
 
   /** The highest app-level usage seen in the last hour, in percent (0 when unknown). */

@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { CLOCK, type Clock } from '../../common/clock/clock';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
@@ -15,10 +16,12 @@ export const INSTAGRAM_CLIENT = Symbol('INSTAGRAM_CLIENT');
     ApiUsageRecorder,
     {
       provide: INSTAGRAM_CLIENT,
-      inject: [APP_CONFIG, ROOT_LOGGER, ApiUsageRecorder],
-      useFactory: (config: AppConfig, logger: Logger, usage: ApiUsageRecorder) =>
+      inject: [APP_CONFIG, ROOT_LOGGER, ApiUsageRecorder, CLOCK],
+      useFactory: (config: AppConfig, logger: Logger, usage: ApiUsageRecorder, clock: Clock) =>
         new InstagramClient(
-          { ...config.instagram, onUsage: (u) => usage.record(u) },
+          // The client dates the tokens it obtains and refuses refreshes Meta would refuse: on
+          // the service's clock, like every other decision about a token's life.
+          { ...config.instagram, onUsage: (u) => usage.record(u), now: () => clock.now() },
           logger.child({ component: 'instagram-client' }),
         ),
     },

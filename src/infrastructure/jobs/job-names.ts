@@ -1,7 +1,11 @@
 /** Every job this service runs, with its payload. Handlers are idempotent: a job may run twice. */
 export interface JobPayloads {
   /** Fetch the profile and update the account (after connect, periodically, on demand). */
-  'account.sync': { accountId: string; reason: 'connect' | 'reconnect' | 'periodic' | 'manual' };
+  /** `operator`: `npm run accounts -- sync`. */
+  'account.sync': {
+    accountId: string;
+    reason: 'connect' | 'reconnect' | 'periodic' | 'manual' | 'operator';
+  };
   /** Exchange the account's long-lived token for a fresh 60-day one. */
   'account.refresh-token': { accountId: string };
   /** Find tokens that expire soon and queue a refresh for each. */

@@ -120,6 +120,7 @@ const DATE_METADATA_KEYS = [
 const NESTED_DATE_KEYS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['picture', ['sourceExpiresAt', 'fetchedAt']],
   ['pictureError', ['at']],
+  ['tokenRefresh', ['tokenExpiresAt', 'lastRefreshAt', 'nextAttemptAt']],
 ];
 
 function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
@@ -137,6 +138,15 @@ function toMetadata(raw: Record<string, unknown> | null): AccountMetadata {
     const copy = { ...(nested as Record<string, unknown>) };
     for (const date of dates) if (typeof copy[date] === 'string') copy[date] = new Date(copy[date]);
     metadata[key] = copy;
+  }
+  const refresh = metadata.tokenRefresh as Record<string, unknown> | undefined;
+  if (typeof refresh === 'object' && refresh !== null) {
+    const lastError = refresh.lastError as Record<string, unknown> | undefined;
+    if (lastError && typeof lastError.at === 'string') {
+      refresh.lastError = { ...lastError, at: new Date(lastError.at) };
+    }
+    if (!Array.isArray(refresh.warnedDays)) refresh.warnedDays = [];
+    if (typeof refresh.attempts !== 'number') refresh.attempts = 0;
   }
   return metadata;
 }
@@ -178,12 +188,16 @@ function checkExpiryWindow(hours: number): void {
 }
 
 // The statuses a refresh can still help: the token works, the account only waits for a good sync.
+// A token backing off after a failed refresh is left out until its next attempt, unless it is
+// close enough to its expiry ($4) that the sweep owes it a warning, or already past it.
 const findRefreshable = new PreparedStatement({
   name: 'accounts-find-refreshable',
   text: `SELECT ${COLUMNS} FROM client_accounts
          WHERE token_expires_at IS NOT NULL
-           AND token_expires_at < NOW() + make_interval(hours => $1)
+           AND token_expires_at < $3::timestamptz + make_interval(hours => $1)
            AND status IN ('active', 'rate_limited', 'error')
+           AND (NOT COALESCE(${metadataTime('tokenRefresh,nextAttemptAt')} > $3::timestamptz, false)
+             OR token_expires_at < $3::timestamptz + make_interval(hours => $4))
          ORDER BY token_expires_at, id
          LIMIT $2`,
 });
@@ -338,13 +352,38 @@ export class PostgresClientAccountRepository
     return rows.map(toAccount);
   }
 
-  async findRefreshable(hours: number, limit: number): Promise<ClientAccount[]> {
+  async findRefreshable(
+    hours: number,
+    limit: number,
+    options: { now?: Date; revisitWithinHours?: number } = {},
+  ): Promise<ClientAccount[]> {
     checkExpiryWindow(hours);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_REFRESH_BATCH) {
       throw new RangeError(`limit must be an integer from 1 to ${MAX_REFRESH_BATCH}`);
     }
-    const rows = await this.db.manyOrNone<AccountRow>(findRefreshable, [hours, limit]);
+    const revisit = options.revisitWithinHours ?? 0;
+    if (revisit !== 0) checkExpiryWindow(revisit);
+    const rows = await this.db.manyOrNone<AccountRow>(findRefreshable, [
+      hours,
+      limit,
+      options.now ?? new Date(),
+      revisit,
+    ]);
     return rows.map(toAccount);
+  }
+
+  async listIds(options: { userId?: string; afterId?: string; limit: number }): Promise<string[]> {
+    const { limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_REFRESH_BATCH) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_REFRESH_BATCH}`);
+    }
+    const rows = await this.db.manyOrNone<{ id: string }>(
+      `SELECT id FROM client_accounts
+       WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::uuid IS NULL OR id > $2)
+       ORDER BY id LIMIT $3`,
+      [options.userId ?? null, options.afterId ?? null, limit],
+    );
+    return rows.map((r) => r.id);
   }
 
   async countByUserId(userId: string): Promise<number> {
@@ -413,7 +452,8 @@ export class PostgresClientAccountRepository
   ): Promise<ConnectOutcome> {
     // The CTE reads the row as it was before this statement, for the reconnect event. The
     // conflict branch only fires for the caller's own row: another user's account is untouched
-    // and no row comes back. A reconnect clears the error and rate-limit marks of the old token.
+    // and no row comes back. A reconnect clears the error and rate-limit marks of the old token,
+    // its failure count and its refresh history (the new token starts clean).
     const row = await tx.oneOrNone<
       AccountRow & { inserted: boolean; previous_status: string | null }
     >(
@@ -436,7 +476,8 @@ export class PostgresClientAccountRepository
          website = COALESCE(EXCLUDED.website, a.website),
          status = 'active',
          account_type = EXCLUDED.account_type,
-         metadata = (a.metadata - 'errorDetails' - 'rateLimitedUntil') || EXCLUDED.metadata,
+         metadata = (a.metadata - 'errorDetails' - 'rateLimitedUntil' - 'transientFailures'
+                     - 'tokenRefresh') || EXCLUDED.metadata,
          permissions = EXCLUDED.permissions,
          token_expires_at = EXCLUDED.token_expires_at
        WHERE a.user_id = EXCLUDED.user_id

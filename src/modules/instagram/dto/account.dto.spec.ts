@@ -57,3 +57,54 @@ describe('statusDetail', () => {
     expect(JSON.stringify(response)).not.toContain('secret-ish');
   });
 });
+
+describe('token refresh fields', () => {
+  const now = new Date('2030-06-01T12:00:00Z');
+  const tokenExpiresAt = new Date('2030-06-20T00:00:00Z');
+
+  it('show how refreshing the current token goes; nothing tried yet reads as null / 0', () => {
+    expect(toAccountResponse(accounts.seed({ tokenExpiresAt }), now)).toMatchObject({
+      lastRefreshAt: null,
+      lastRefreshError: null,
+      refreshAttempts: 0,
+    });
+    const failing = accounts.seed({
+      tokenExpiresAt,
+      metadata: {
+        tokenRefresh: {
+          tokenExpiresAt,
+          lastRefreshAt: new Date('2030-04-21T00:00:00Z'),
+          attempts: 4,
+          lastError: { code: '2', message: 'Service unavailable', at: now },
+          nextAttemptAt: new Date('2030-06-01T20:00:00Z'),
+          warnedDays: [],
+        },
+      },
+    });
+    expect(toAccountResponse(failing, now)).toMatchObject({
+      lastRefreshAt: '2030-04-21T00:00:00.000Z',
+      lastRefreshError: { code: '2', message: 'Service unavailable', at: now.toISOString() },
+      refreshAttempts: 4,
+    });
+  });
+
+  it("an earlier token's failures do not count against a new one", () => {
+    const replaced = accounts.seed({
+      tokenExpiresAt: new Date('2030-08-01T00:00:00Z'),
+      metadata: {
+        tokenRefresh: {
+          tokenExpiresAt,
+          lastRefreshAt: new Date('2030-04-21T00:00:00Z'),
+          attempts: 4,
+          lastError: { code: '2', message: 'x', at: now },
+          warnedDays: [14],
+        },
+      },
+    });
+    expect(toAccountResponse(replaced, now)).toMatchObject({
+      lastRefreshAt: '2030-04-21T00:00:00.000Z',
+      lastRefreshError: null,
+      refreshAttempts: 0,
+    });
+  });
+});

@@ -26,6 +26,7 @@ import {
   tokenInvalidReason,
   tokenReasonClause,
 } from '../../../domain/instagram/meta-codes';
+import { refreshStateFor } from '../services/token-refresh-policy';
 
 /** Instagram's own rule for usernames; also well inside the 255-character column. */
 export const INSTAGRAM_USERNAME = /^[A-Za-z0-9._]{1,30}$/;
@@ -124,6 +125,14 @@ export class UpdateAccountDto {
   status?: AccountStatus;
 }
 
+export class TokenRefreshErrorDto {
+  @ApiProperty({ description: "Meta's error code, or ours", example: '2' }) code!: string;
+  @ApiProperty({ example: 'An unexpected error has occurred. Please retry your request later.' })
+  message!: string;
+  @ApiProperty({ type: String, format: 'date-time', description: 'When that attempt failed' })
+  at!: string;
+}
+
 @ApiSchema({
   description:
     'A connected Instagram account. Every property is always present; values that are not known are null.',
@@ -183,6 +192,26 @@ export class AccountResponseDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastSyncAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   tokenExpiresAt!: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the token was last refreshed; null until a refresh of it has worked',
+  })
+  lastRefreshAt!: string | null;
+  @ApiProperty({
+    type: TokenRefreshErrorDto,
+    nullable: true,
+    description:
+      'The latest failed refresh of the current token since the last one that worked; null when none failed',
+  })
+  lastRefreshError!: TokenRefreshErrorDto | null;
+  @ApiProperty({
+    description:
+      'Failed refreshes of the current token since the last one that worked (retried with backoff until it expires)',
+    example: 0,
+  })
+  refreshAttempts!: number;
 }
 
 export class AccountListResponseDto {
@@ -217,6 +246,9 @@ export function toAccountResponse(
   now = new Date(),
   currentId: string | null = null,
 ): AccountResponseDto {
+  const refresh = account.tokenExpiresAt
+    ? refreshStateFor(account, account.tokenExpiresAt)
+    : account.metadata.tokenRefresh;
   return {
     id: account.id,
     platform: account.platform,
@@ -240,6 +272,15 @@ export function toAccountResponse(
     updatedAt: account.updatedAt.toISOString(),
     lastSyncAt: iso(account.lastSyncAt),
     tokenExpiresAt: iso(account.tokenExpiresAt),
+    lastRefreshAt: iso(refresh?.lastRefreshAt),
+    lastRefreshError: refresh?.lastError
+      ? {
+          code: refresh.lastError.code,
+          message: refresh.lastError.message,
+          at: refresh.lastError.at.toISOString(),
+        }
+      : null,
+    refreshAttempts: refresh?.attempts ?? 0,
   };
 }
 

@@ -1,6 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { CLOCK, type Clock } from '../../../common/clock/clock';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
@@ -10,10 +13,14 @@ import { ApiUsageRecorder } from '../../../infrastructure/instagram/api-usage.re
 import { MIN_TOKEN_AGE_FOR_REFRESH_MS } from '../../../infrastructure/instagram';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
 import { AccountStatusService } from '../services/account-status.service';
+import { AccountTokenService } from '../services/account-token.service';
+import {
+  EXPIRY_WARNING_HORIZON_HOURS,
+  expiryWarningDue,
+  refreshStateFor,
+} from '../services/token-refresh-policy';
 import { accountJobKey } from './job-failure';
 
-/** Long-lived tokens last 60 days; a week's margin survives a few days of failed refreshes. */
-export const REFRESH_WINDOW_HOURS = 168;
 /** Accounts visited per refresh sweep (hourly), soonest expiry first; the rest wait an hour. */
 export const REFRESH_SWEEP_BATCH = 1000;
 /** Every account is synced about daily… */
@@ -22,11 +29,6 @@ export const SYNC_STALE_HOURS = 24;
 export const PICTURE_EXPIRY_WINDOW_HOURS = 24;
 /** …but not more often than this for that reason (some CDN URLs are always short-lived). */
 export const PICTURE_MIN_GAP_HOURS = 6;
-/**
- * Accounts queued per sync sweep (hourly); the rest wait for the next one, most overdue first.
- * Hourly rounds of this many keep up with daily syncs of 100,000 accounts.
- */
-export const SYNC_SWEEP_BATCH = 5000;
 /** Meta's app-wide budget (X-App-Usage, percent): above this, periodic syncs wait a round. */
 export const SYNC_SWEEP_MAX_APP_USAGE_PERCENT = 80;
 
@@ -34,6 +36,18 @@ export interface RefreshSweepResult {
   candidates: number;
   queued: number;
   expired: number;
+  /** token_expiring events written (14 / 7 / 1 days left, each once per token). */
+  warned: number;
+}
+
+/** What the refresh sweep found: the accounts to refresh now, and what it did on the way. */
+export interface DueRefreshes {
+  candidates: number;
+  due: string[];
+  expired: number;
+  warned: number;
+  /** Backing off after a failed refresh, or too young for Meta to refresh yet. */
+  waiting: number;
 }
 
 export interface SyncSweepResult {
@@ -52,29 +66,64 @@ export class AccountSweepsProcessor {
 
   constructor(
     private readonly status: AccountStatusService,
+    private readonly tokens: AccountTokenService,
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accountRepository: IClientAccountRepository,
     private readonly vault: TokenVault,
     private readonly queue: JobQueue,
     private readonly usage: ApiUsageRecorder,
     @Inject(ROOT_LOGGER) logger: Logger,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.logger = logger.child({ component: 'jobs' });
   }
 
   /**
-   * `tokens.refresh-sweep`: accounts whose token expires within the window get a refresh queued,
-   * if Meta would accept one (long-lived, at least 24 hours old, not yet expired). That includes
-   * `rate_limited` and `error` accounts (see `findRefreshable`): their token still works, and a
-   * week of failed syncs must not cost them the token too. A token already past its expiry
-   * cannot be refreshed: the account is marked `token_expired` so the page asks for a reconnect.
+   * `tokens.refresh-sweep`: queues a refresh for every account that {@link dueRefreshes} finds
+   * due (one job per account: the singleton key never queues a second).
    */
-  async refreshSweep(now: Date = new Date()): Promise<RefreshSweepResult> {
-    const candidates = await this.accountRepository.findRefreshable(
-      REFRESH_WINDOW_HOURS,
-      REFRESH_SWEEP_BATCH,
+  async refreshSweep(): Promise<RefreshSweepResult> {
+    const found = await this.dueRefreshes();
+    const queued = await this.queue.enqueueMany(
+      'account.refresh-token',
+      found.due.map((accountId) => ({
+        data: { accountId },
+        singletonKey: accountJobKey(accountId),
+      })),
     );
-    const refreshes: { data: { accountId: string }; singletonKey: string }[] = [];
+    const result = {
+      candidates: found.candidates,
+      queued,
+      expired: found.expired,
+      warned: found.warned,
+    };
+    this.logger.info(
+      { job: 'tokens.refresh-sweep', ...result, waiting: found.waiting },
+      'token refresh sweep done',
+    );
+    return result;
+  }
+
+  /**
+   * The accounts whose token should be refreshed now: expiring within TOKEN_REFRESH_WINDOW_DAYS,
+   * long-lived and at least 24 hours old (what Meta accepts), not backing off after a failed
+   * refresh. That includes `rate_limited` and `error` accounts (see `findRefreshable`): their
+   * token still works, and weeks of failed syncs must not cost them the token too. On the way,
+   * a token already past its expiry marks its account `token_expired` (only a reconnect helps),
+   * and a token that cannot be refreshed in time gets its 14 / 7 / 1-day warning.
+   */
+  async dueRefreshes(): Promise<DueRefreshes> {
+    const now = this.clock.now();
+    const windowDays = this.config.tokenRefreshWindowDays;
+    const candidates = await this.accountRepository.findRefreshable(
+      windowDays * 24,
+      REFRESH_SWEEP_BATCH,
+      { now, revisitWithinHours: EXPIRY_WARNING_HORIZON_HOURS },
+    );
+    const due: string[] = [];
     let expired = 0;
+    let warned = 0;
+    let waiting = 0;
     for (const account of candidates) {
       const token = await this.vault.metadata(account.id);
       if (!token || token.tokenType !== 'long_lived' || token.expiresAt === null) continue;
@@ -83,15 +132,21 @@ export class AccountSweepsProcessor {
         expired++;
         continue;
       }
+      const state = refreshStateFor(account, token.expiresAt);
+      // Checked on the row read here first, so only accounts owed one take the row lock.
+      if (expiryWarningDue(state, token.expiresAt, now, windowDays) !== undefined) {
+        if ((await this.tokens.warnIfExpiring(account.id, windowDays)) !== undefined) warned++;
+      }
       // The token's age counts from when it was last replaced, which is what Meta checks.
       const obtainedAt = Math.max(token.issuedAt.getTime(), token.lastRefreshedAt?.getTime() ?? 0);
-      if (now.getTime() - obtainedAt < MIN_TOKEN_AGE_FOR_REFRESH_MS) continue;
-      refreshes.push({ data: { accountId: account.id }, singletonKey: accountJobKey(account.id) });
+      const backingOff = state.nextAttemptAt && state.nextAttemptAt.getTime() > now.getTime();
+      if (backingOff || now.getTime() - obtainedAt < MIN_TOKEN_AGE_FOR_REFRESH_MS) {
+        waiting++;
+        continue;
+      }
+      due.push(account.id);
     }
-    const queued = await this.queue.enqueueMany('account.refresh-token', refreshes);
-    const result = { candidates: candidates.length, queued, expired };
-    this.logger.info({ job: 'tokens.refresh-sweep', ...result }, 'token refresh sweep done');
-    return result;
+    return { candidates: candidates.length, due, expired, warned, waiting };
   }
 
   /**
@@ -112,7 +167,7 @@ export class AccountSweepsProcessor {
       staleHours: SYNC_STALE_HOURS,
       pictureWithinHours: PICTURE_EXPIRY_WINDOW_HOURS,
       pictureMinGapHours: PICTURE_MIN_GAP_HOURS,
-      limit: SYNC_SWEEP_BATCH,
+      limit: this.config.syncSweepBatch,
     });
     // One statement per thousand accounts: the workers start on the first while it runs.
     const queued = await this.queue.enqueueMany(

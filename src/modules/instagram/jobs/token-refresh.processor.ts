@@ -1,14 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
-import { type Job, JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { AccountTokenService } from '../services/account-token.service';
-import { settleFailure } from './job-failure';
+import type { Job } from '../../../infrastructure/jobs/job-queue';
+import { AccountTokenService, type RefreshTokenOutcome } from '../services/account-token.service';
 
 /**
  * `account.refresh-token`: a fresh 60-day token before the old one runs out. The service stores
- * it (or records a dead token / rate limit on the account); this decides the job's fate like
- * the sync does.
+ * it, or counts the failed attempt on the account with when to try again. The retry schedule
+ * lives on the account (`tokenRefresh.nextAttemptAt`), not in the queue: the refresh sweep picks
+ * the token up again then, for as long as the token lasts, however many attempts that takes, and
+ * a restart loses nothing. So a failed refresh ends its job instead of spending queue retries.
  */
 @Injectable()
 export class TokenRefreshProcessor {
@@ -16,26 +17,26 @@ export class TokenRefreshProcessor {
 
   constructor(
     private readonly tokens: AccountTokenService,
-    private readonly queue: JobQueue,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
     this.logger = logger.child({ component: 'jobs', job: 'account.refresh-token' });
   }
 
   async handle(job: Job<'account.refresh-token'>): Promise<void> {
-    const outcome = await this.tokens.refreshToken(job.data.accountId);
-    if (outcome.status !== 'failed') return;
-    const requeued = await settleFailure(
-      this.queue,
-      'account.refresh-token',
-      job.data,
-      outcome.error,
-    );
-    if (requeued) {
+    await this.run(job.data.accountId);
+  }
+
+  /** One refresh, as the job does it; the CLI runs this too. */
+  async run(accountId: string): Promise<RefreshTokenOutcome> {
+    const outcome = await this.tokens.refreshToken(accountId);
+    if (outcome.status === 'failed') {
       this.logger.info(
-        { accountId: job.data.accountId, ...requeued },
-        'token refresh rate limited: queued again',
+        { accountId, nextAttemptAt: outcome.nextAttemptAt ?? null },
+        outcome.nextAttemptAt
+          ? 'token refresh failed: tried again at the next attempt time'
+          : 'token refresh failed: nothing left to try (reconnect needed or token lapsing)',
       );
     }
+    return outcome;
   }
 }

@@ -14,6 +14,7 @@ import {
   tokenError,
   transientError,
 } from '../../../../test/fakes/instagram-failures';
+import { TokenRefreshNotExtendedError } from '../errors/token-refresh.error';
 import { classifyFailure, connectFailureOf, failureDetails } from './account-failure';
 
 const resetAt = new Date('2030-06-01T13:00:00Z');
@@ -54,8 +55,27 @@ describe('classifyFailure', () => {
       'unknown',
     ],
     ['a bug', new TypeError('x is undefined'), AccountStatus.ERROR, 'retry', 'unknown'],
+    [
+      'a refresh that did not extend the token',
+      new TokenRefreshNotExtendedError(resetAt, resetAt),
+      AccountStatus.ERROR,
+      'retry',
+      'unknown',
+    ],
   ] as const)('%s: status %s, the job does %s, reason %s', (_label, error, status, job, reason) => {
-    expect(classifyFailure(error)).toMatchObject({ status, job, reason });
+    expect(classifyFailure(error)).toMatchObject({
+      status,
+      job,
+      reason,
+      transient: job === 'retry',
+    });
+  });
+
+  it('only 5xx, codes 1/2, network, timeouts and our own hiccups are transient', () => {
+    const transient = [transientError(), timeoutError(), networkError(), new TypeError('bug')];
+    const lasting = [tokenError(), rateLimitError(resetAt), permissionError()];
+    expect(transient.map((e) => classifyFailure(e).transient)).toEqual([true, true, true, true]);
+    expect(lasting.map((e) => classifyFailure(e).transient)).toEqual([false, false, false]);
   });
 
   it('a rate limit carries when it lifts', () => {
@@ -90,6 +110,10 @@ describe('failureDetails', () => {
     });
     expect(failureDetails(timeoutError(), now).code).toBe('TIMEOUT');
     expect(failureDetails(new Error('db down'), now).code).toBe('UNKNOWN');
+    expect(failureDetails(new TokenRefreshNotExtendedError(now, now), now)).toMatchObject({
+      code: 'REFRESH_NOT_EXTENDED',
+      message: expect.stringContaining('without extending it'),
+    });
     const leaky = new InstagramUnknownError('failed for IGAAsecret', {});
     expect(failureDetails(leaky, now, 'IGAAsecret').message).toBe('failed for [REDACTED]');
   });

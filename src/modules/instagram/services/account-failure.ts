@@ -11,6 +11,7 @@ import {
   InstagramTokenInvalidError,
   TokenRefreshNotAllowedError,
 } from '../../../infrastructure/instagram';
+import { TokenRefreshNotExtendedError } from '../errors/token-refresh.error';
 import { clip } from './account-profile';
 
 /** Every failure an account's work can meet: Instagram's kinds, and three of ours. */
@@ -20,6 +21,8 @@ export type FailureKind =
   | 'refresh_refused'
   /** The stored token no longer decrypts. */
   | 'token_unreadable'
+  /** A refresh that handed back a token expiring no later than the held one. */
+  | 'refresh_not_extended'
   /** Not Instagram's doing: a bug, the database. */
   | 'unexpected';
 
@@ -60,12 +63,18 @@ const DECISIONS: Readonly<Record<FailureKind, Decisions>> = {
   unknown: { status: ERROR, job: 'give_up', connect: 'instagram_error' },
   refresh_refused: { status: ERROR, job: 'give_up', connect: 'server_error' },
   token_unreadable: { status: ERROR, job: 'give_up', connect: 'server_error' },
+  refresh_not_extended: { status: ERROR, job: 'retry', connect: 'server_error' },
   // Retried: the database coming back or a deploy fixing the bug makes the next try succeed.
   unexpected: { status: ERROR, job: 'retry', connect: 'server_error' },
 };
 
 export interface Failure extends Decisions {
   kind: FailureKind;
+  /**
+   * Worth trying again as it is (5xx, codes 1 and 2, network, timeouts, our own hiccups): such a
+   * failure alone never marks an account broken; three in a row do (AccountStatusService).
+   */
+  transient: boolean;
   /** The status_changed event's reason: "password_changed", "rate_limited_app", "timeout", … */
   reason: string;
   /** For a rate limit: when Meta's budget is expected back. */
@@ -87,9 +96,11 @@ export function classifyFailure(error: unknown): Failure {
         : error instanceof InstagramApiError
           ? error.kind
           : 'unknown';
+  const decisions = DECISIONS[kind];
   return {
     kind,
-    ...DECISIONS[kind],
+    ...decisions,
+    transient: decisions.job === 'retry',
     reason,
     ...(error instanceof InstagramRateLimitError ? { retryAt: error.resetAt } : {}),
   };
@@ -99,6 +110,7 @@ function kindOf(error: unknown): FailureKind {
   if (error instanceof InstagramApiError) return error.kind;
   if (error instanceof TokenRefreshNotAllowedError) return 'refresh_refused';
   if (error instanceof TokenDecryptionError) return 'token_unreadable';
+  if (error instanceof TokenRefreshNotExtendedError) return 'refresh_not_extended';
   return 'unexpected';
 }
 
@@ -122,7 +134,9 @@ export function failureDetails(error: unknown, now: Date, token?: string): Accou
         ? error.code !== undefined
           ? String(error.code)
           : error.kind.toUpperCase()
-        : LOCAL_ERROR_CODES.UNKNOWN,
+        : error instanceof TokenRefreshNotExtendedError
+          ? LOCAL_ERROR_CODES.REFRESH_NOT_EXTENDED
+          : LOCAL_ERROR_CODES.UNKNOWN,
     message: safeMessage(error, token),
     timestamp: now,
   };
@@ -136,7 +150,7 @@ export function failureDetails(error: unknown, now: Date, token?: string): Accou
 /** A message safe to store and show: the client scrubs its own; the token is cut again anyway. */
 export function safeMessage(error: unknown, token: string | undefined): string {
   const raw =
-    error instanceof InstagramApiError
+    error instanceof InstagramApiError || error instanceof TokenRefreshNotExtendedError
       ? error.message
       : 'Unexpected failure while talking to Instagram';
   const scrubbed = token ? raw.split(token).join('[REDACTED]') : raw;

@@ -43,7 +43,12 @@ export interface StatusChange {
   reason?: string | undefined;
   /** Syncs and status checks must not undo a disconnect that happened while they ran. */
   keepDisconnected?: boolean;
+  /** A transient failure keeps the count of those in a row; anything else ends the run. */
+  transient?: boolean;
 }
+
+/** Transient failures in a row that make an account `error` (the first two leave it as it is). */
+export const TRANSIENT_FAILURES_BEFORE_ERROR = 3;
 
 const MAX_STORED_MESSAGE = 500;
 
@@ -112,7 +117,9 @@ export class AccountStatusService {
 
   /**
    * A failed call to Instagram, recorded as the classifier says (token_expired, rate_limited
-   * until the reset, or error). A disconnect made meanwhile stands. Null for an unknown account.
+   * until the reset, or error). A transient failure (5xx, timeout, code 1/2) only counts: the
+   * account keeps its status until the {@link TRANSIENT_FAILURES_BEFORE_ERROR}th in a row. A
+   * disconnect made meanwhile stands. Null for an unknown account.
    */
   async recordFailure(
     accountId: string,
@@ -121,14 +128,37 @@ export class AccountStatusService {
     tag: string,
   ): Promise<ClientAccount | null> {
     const failure = classifyFailure(error);
-    return this.db.tx(tag, (tx) =>
-      this.applyStatus(tx, accountId, failure.status, {
+    return this.db.tx(tag, async (tx) => {
+      if (failure.transient) {
+        const counted = await this.countTransientFailure(tx, accountId);
+        if (counted !== 'threshold_reached') return counted;
+      }
+      return this.applyStatus(tx, accountId, failure.status, {
         errorDetails: failureDetails(error, new Date(), token),
         rateLimitedUntil: failure.retryAt,
         reason: failure.reason,
         keepDisconnected: true,
-      }),
+        transient: failure.transient,
+      });
+    });
+  }
+
+  /** One more transient failure in a row; the row as written, unless this one makes it `error`. */
+  private async countTransientFailure(
+    tx: Queryable,
+    accountId: string,
+  ): Promise<ClientAccount | null | 'threshold_reached'> {
+    const current = await this.accounts.findByIdForUpdate(accountId, tx);
+    if (!current) return null;
+    if (current.status === AccountStatus.DISCONNECTED) return current;
+    const count = (current.metadata.transientFailures ?? 0) + 1;
+    const metadata: AccountMetadata = { ...current.metadata, transientFailures: count };
+    if (count >= TRANSIENT_FAILURES_BEFORE_ERROR) return 'threshold_reached';
+    this.logger.info(
+      { accountId, transientFailures: count, threshold: TRANSIENT_FAILURES_BEFORE_ERROR },
+      'transient Instagram failure counted; the status stands',
     );
+    return this.accounts.update(accountId, { metadata }, tx);
   }
 
   /** The status write every path shares, inside `tx`. Null when the account no longer exists. */
@@ -252,7 +282,13 @@ function nextMetadata(
   if (status === AccountStatus.ACTIVE) {
     delete metadata.errorDetails;
     delete metadata.rateLimitedUntil;
+    delete metadata.transientFailures;
     return metadata;
+  }
+  if (change.transient) {
+    metadata.transientFailures = (metadata.transientFailures ?? 0) + 1;
+  } else if (change.errorDetails) {
+    delete metadata.transientFailures;
   }
   if (change.errorDetails) metadata.errorDetails = change.errorDetails;
   else if (statusChanges) delete metadata.errorDetails;

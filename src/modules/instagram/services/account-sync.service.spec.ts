@@ -182,24 +182,69 @@ describe("sync (the job's path)", () => {
     expect(accounts.get(account.id).metadata.rateLimitedUntil).toBeUndefined();
   });
 
+  it('→ error at once on a failure that is not transient (a missing permission)', async () => {
+    const account = connected();
+    nextProfile(permissionError());
+    expect((await service.sync(account.id, 'periodic')).status).toBe('failed');
+    const after = accounts.get(account.id);
+    expect(after.status).toBe(AccountStatus.ERROR);
+    expect(after.metadata.errorDetails!.code).toBe('10');
+  });
+
   it.each([
     ['transient', transientError, '2'],
     ['timeout', timeoutError, 'TIMEOUT'],
     ['network', networkError, 'NETWORK'],
-    ['permission', permissionError, '10'],
-  ])('→ error on a %s failure with code %s', async (_label, make, code) => {
+  ])(
+    'a %s failure counts; only the third in a row makes it error (code %s)',
+    async (_l, make, code) => {
+      const account = connected();
+      for (const [n, expected] of [
+        [1, AccountStatus.ACTIVE],
+        [2, AccountStatus.ACTIVE],
+        [3, AccountStatus.ERROR],
+      ] as const) {
+        nextProfile(make());
+        expect((await service.sync(account.id, 'periodic')).status).toBe('failed');
+        const after = accounts.get(account.id);
+        expect({ n, status: after.status }).toEqual({ n, status: expected });
+        expect(after.metadata.transientFailures).toBe(n);
+      }
+      expect(accounts.get(account.id).metadata.errorDetails!.code).toBe(code);
+      expect(events.of(account.id, AccountEventType.STATUS_CHANGED).map((e) => e.data)).toEqual([
+        expect.objectContaining({ from: 'active', to: 'error', code }),
+      ]);
+    },
+  );
+
+  it('a success resets the count: two failures, a sync, two failures leave it active', async () => {
     const account = connected();
-    nextProfile(make());
-    expect((await service.sync(account.id, 'periodic')).status).toBe('failed');
+    for (const step of ['fail', 'fail', 'ok', 'fail', 'fail'] as const) {
+      nextProfile(step === 'ok' ? profileOf(account) : transientError());
+      await service.sync(account.id, 'periodic');
+    }
     const after = accounts.get(account.id);
-    expect(after.status).toBe(AccountStatus.ERROR);
-    expect(after.metadata.errorDetails!.code).toBe(code);
+    expect(after.status).toBe(AccountStatus.ACTIVE);
+    expect(after.metadata.transientFailures).toBe(2);
+    expect(after.metadata.errorDetails).toBeUndefined();
+    expect(events.of(account.id, AccountEventType.STATUS_CHANGED)).toEqual([]);
+  });
+
+  it('a failure that is not transient ends the run: the next transient one counts from one', async () => {
+    const account = connected();
+    nextProfile(transientError());
+    await service.sync(account.id, 'periodic');
+    nextProfile(permissionError());
+    await service.sync(account.id, 'periodic');
+    expect(accounts.get(account.id).metadata.transientFailures).toBeUndefined();
   });
 
   it('a repeated failure updates the details without another status_changed', async () => {
     const account = connected();
-    nextProfile(transientError());
-    await service.sync(account.id, 'periodic');
+    for (let i = 0; i < 3; i++) {
+      nextProfile(transientError());
+      await service.sync(account.id, 'periodic');
+    }
     nextProfile(timeoutError());
     await service.sync(account.id, 'periodic');
     expect(events.of(account.id, AccountEventType.STATUS_CHANGED)).toHaveLength(1);
@@ -208,9 +253,14 @@ describe("sync (the job's path)", () => {
 
   it('never stores the token, even if an error message carried it', async () => {
     const account = connected();
-    nextProfile(new InstagramTransientError(`failed for access_token=${TOKEN}`, { code: 1 }));
-    await service.sync(account.id, 'periodic');
-    expect(JSON.stringify(accounts.get(account.id))).not.toContain(TOKEN);
+    // Three in a row, so the failure's details are written.
+    for (let i = 0; i < 3; i++) {
+      nextProfile(new InstagramTransientError(`failed for access_token=${TOKEN}`, { code: 1 }));
+      await service.sync(account.id, 'periodic');
+    }
+    const after = accounts.get(account.id);
+    expect(after.metadata.errorDetails!.message).toContain('[REDACTED]');
+    expect(JSON.stringify(after)).not.toContain(TOKEN);
   });
 
   it.each([
@@ -296,11 +346,14 @@ describe("sync(…, 'manual'): a person's sync and its answer", () => {
     [transientError, /temporary problem/],
   ])('502 on upstream failures (%#)', async (make, message) => {
     const account = connected();
-    nextProfile(make());
-    const answer = await answerOf(manualSync(account.id));
-    expect(answer.status).toBe(502);
-    expect(answer.message).toMatch(message);
-    expect(accounts.get(account.id).status).toBe(AccountStatus.ERROR);
+    // Every failed sync answers 502; the account turns error only at the third in a row.
+    for (const status of [AccountStatus.ACTIVE, AccountStatus.ACTIVE, AccountStatus.ERROR]) {
+      nextProfile(make());
+      const answer = await answerOf(manualSync(account.id));
+      expect(answer.status).toBe(502);
+      expect(answer.message).toMatch(message);
+      expect(accounts.get(account.id).status).toBe(status);
+    }
   });
 
   it('404 / 403 before anything is called or written', async () => {
@@ -343,12 +396,25 @@ describe('refreshAccountStatus', () => {
   it.each([
     ['190', tokenError, AccountStatus.TOKEN_EXPIRED],
     ['rate limit', () => rateLimitError(new Date(Date.now() + HOUR)), AccountStatus.RATE_LIMITED],
-    ['transient', transientError, AccountStatus.ERROR],
+    ['transient', transientError, AccountStatus.ACTIVE],
   ])('%s → %s (no exception)', async (_label, make, status) => {
     const account = connected();
     nextProfile(make());
     expect(await service.refreshAccountStatus(account.id)).toBe(status);
     expect(accounts.get(account.id).status).toBe(status);
+  });
+
+  it('transient failures count as for syncs: the third in a row → error', async () => {
+    const account = connected();
+    const seen: AccountStatus[] = [];
+    for (let i = 0; i < 3; i++) {
+      nextProfile(timeoutError());
+      seen.push(await service.refreshAccountStatus(account.id));
+    }
+    expect(seen).toEqual([AccountStatus.ACTIVE, AccountStatus.ACTIVE, AccountStatus.ERROR]);
+    nextProfile(profileOf(account));
+    expect(await service.refreshAccountStatus(account.id)).toBe(AccountStatus.ACTIVE);
+    expect(accounts.get(account.id).metadata.transientFailures).toBeUndefined();
   });
 
   it('disconnected stays disconnected; a live rate limit answers without a call', async () => {

@@ -209,6 +209,7 @@ export class AccountSyncService {
       const metadata: AccountMetadata = withPicture(current.metadata, picture);
       delete metadata.errorDetails;
       delete metadata.rateLimitedUntil;
+      delete metadata.transientFailures;
       delete metadata.profilePictureExpiresAt;
       metadata.igId = profile.id;
       metadata.igBusinessAccountId = profile.userId;

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { CLOCK, type Clock } from '../../../common/clock/clock';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
 import { AccountEventType } from '../../../domain/entities/account-event.entity';
-import { AccountStatus } from '../../../domain/entities/client-account.entity';
+import { AccountStatus, type ClientAccount } from '../../../domain/entities/client-account.entity';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
@@ -19,16 +21,24 @@ import {
   TokenRefreshNotAllowedError,
 } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
-import { classifyFailure, logFailure, safeMessage } from './account-failure';
+import { TokenRefreshNotExtendedError } from '../errors/token-refresh.error';
+import { classifyFailure, failureDetails, logFailure, safeMessage } from './account-failure';
 import type { AccountInstagramCalls, TokenStore, Transactions } from './account-ports';
 import { AccountStatusService } from './account-status.service';
+import {
+  expiryWarningDue,
+  nextRefreshAttempt,
+  refreshStateFor,
+  warnedThrough,
+} from './token-refresh-policy';
 
 export type RefreshTokenOutcome =
   | { status: 'refreshed'; expiresAt: Date }
   /** reason: not_found, disconnected, no_token, short_lived, no_expiry, too_young (retryAt set),
    *  expired (status set to token_expired), token_replaced (a reconnect won the race). */
   | { status: 'skipped'; reason: string; retryAt?: Date }
-  | { status: 'failed'; error: unknown };
+  /** nextAttemptAt: when the sweep tries again; absent when nothing is left to try. */
+  | { status: 'failed'; error: unknown; nextAttemptAt?: Date };
 
 /** What a disconnect's revocation attempt came to, kept in the `disconnected` event. */
 export type Revocation = { revoked: boolean } & Record<string, unknown>;
@@ -49,6 +59,7 @@ export class AccountTokenService {
     @Inject(PG) private readonly db: Transactions,
     private readonly status: AccountStatusService,
     @Inject(ROOT_LOGGER) logger: Logger,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.logger = logger.child({ component: 'instagram-accounts' });
   }
@@ -71,9 +82,12 @@ export class AccountTokenService {
   }
 
   /**
-   * Exchanges the long-lived token for a fresh 60-day one and stores it. Never throws for
-   * Instagram's failures: a dead token marks the account `token_expired`, a rate limit
-   * `rate_limited`; other failures leave the status alone (the job retries).
+   * Exchanges the long-lived token for a fresh 60-day one and stores it, if it really outlives
+   * the old one. Never throws for Instagram's failures: each failed attempt is counted on the
+   * account with when to try again (backoff until the token expires, see token-refresh-policy);
+   * a dead token (190) also marks the account `token_expired` at once, a rate limit
+   * `rate_limited`. Other failures leave the status alone: a failed refresh is no sign the
+   * account is broken.
    */
   async refreshToken(accountId: string): Promise<RefreshTokenOutcome> {
     const account = await this.accounts.findById(accountId);
@@ -85,12 +99,16 @@ export class AccountTokenService {
     if (!token) return { status: 'skipped', reason: 'no_token' };
     if (token.tokenType !== 'long_lived') return { status: 'skipped', reason: 'short_lived' };
     if (!token.expiresAt) return { status: 'skipped', reason: 'no_expiry' };
+    const expiresAt = token.expiresAt;
+    const held = { ...token, expiresAt };
 
     let fresh: LongLivedToken;
     try {
+      // Its age counts from when it was last replaced, which is what Meta checks.
+      const obtainedAt = Math.max(token.issuedAt.getTime(), token.lastRefreshedAt?.getTime() ?? 0);
       fresh = await this.client.refreshLongLivedToken(token.accessToken, {
-        issuedAt: token.lastRefreshedAt ?? token.issuedAt,
-        expiresAt: token.expiresAt,
+        issuedAt: new Date(obtainedAt),
+        expiresAt,
       });
     } catch (error) {
       if (error instanceof TokenRefreshNotAllowedError) {
@@ -101,28 +119,72 @@ export class AccountTokenService {
             ...(error.retryAt ? { retryAt: error.retryAt } : {}),
           };
         }
-        await this.status.markTokenExpired(accountId, token.expiresAt);
+        await this.status.markTokenExpired(accountId, expiresAt);
         return { status: 'skipped', reason: 'expired' };
       }
       this.logFailure('Instagram token refresh failed', accountId, error, token.accessToken);
-      // Only what the token itself says is recorded; a failed refresh is no sign the account
-      // is broken, and the job tries again.
-      if (classifyFailure(error).status !== AccountStatus.ERROR) {
-        await this.status.recordFailure(
-          accountId,
-          error,
-          token.accessToken,
-          'accounts-refresh-failure',
-        );
-      }
-      return { status: 'failed', error };
+      return this.recordRefreshFailure(accountId, held, error);
     }
 
-    const outcome = await this.storeRefreshed(accountId, account.userId, token, fresh);
+    if (fresh.expiresAt.getTime() <= expiresAt.getTime()) {
+      const error = new TokenRefreshNotExtendedError(expiresAt, fresh.expiresAt);
+      this.logger.warn(
+        { accountId, expiresAt, returnedExpiresAt: fresh.expiresAt },
+        'Instagram token refresh did not extend the token; counted as a failure',
+      );
+      return this.recordRefreshFailure(accountId, held, error);
+    }
+    const outcome = await this.storeRefreshed(accountId, account.userId, held, fresh);
     if (outcome.status === 'refreshed') {
       this.logger.info({ accountId, expiresAt: outcome.expiresAt }, 'Instagram token refreshed');
     }
     return outcome;
+  }
+
+  /**
+   * Writes the expiry warning the account's token is owed now (14, 7 or 1 day before it lapses,
+   * each once per token; see `expiryWarningDue`), with the mark that it was written, in one
+   * transaction under the row lock: two sweeps at once still warn once. The days, or undefined.
+   */
+  async warnIfExpiring(accountId: string, windowDays: number): Promise<number | undefined> {
+    const now = this.clock.now();
+    return this.db.tx('accounts-token-expiring', async (tx) => {
+      const current = await this.accounts.findByIdForUpdate(accountId, tx);
+      const expiresAt = current?.tokenExpiresAt;
+      if (!current || !expiresAt || current.status === AccountStatus.DISCONNECTED) return undefined;
+      const state = refreshStateFor(current, expiresAt);
+      const days = expiryWarningDue(state, expiresAt, now, windowDays);
+      if (days === undefined) return undefined;
+      await this.accounts.update(
+        accountId,
+        {
+          metadata: {
+            ...current.metadata,
+            tokenRefresh: { ...state, warnedDays: warnedThrough(state, days) },
+          },
+        },
+        tx,
+      );
+      await this.events.append(
+        {
+          accountId,
+          userId: current.userId,
+          type: AccountEventType.TOKEN_EXPIRING,
+          data: {
+            daysLeft: days,
+            expiresAt: expiresAt.toISOString(),
+            refreshAttempts: state.attempts,
+            ...(state.lastError ? { lastRefreshError: state.lastError.code } : {}),
+          },
+        },
+        tx,
+      );
+      this.logger.warn(
+        { accountId, daysLeft: days, expiresAt, refreshAttempts: state.attempts },
+        'Instagram token will lapse before it could be refreshed',
+      );
+      return days;
+    });
   }
 
   /** Attempted, never thrown: the honest outcome goes into the account's history. */
@@ -139,24 +201,75 @@ export class AccountTokenService {
     }
   }
 
+  /**
+   * One failed refresh, counted on the account with the next attempt's time, together with the
+   * status a dead token or a rate limit means, in one transaction. Nothing is written when the
+   * token was replaced meanwhile (a reconnect): the failure was the old token's.
+   */
+  private async recordRefreshFailure(
+    accountId: string,
+    token: StoredToken & { expiresAt: Date },
+    error: unknown,
+  ): Promise<RefreshTokenOutcome> {
+    const failure = classifyFailure(error);
+    const now = this.clock.now();
+    const details = failureDetails(error, now, token.accessToken);
+    return this.db.tx('accounts-refresh-failure', async (tx): Promise<RefreshTokenOutcome> => {
+      const current = await this.accounts.findByIdForUpdate(accountId, tx);
+      if (!current || (await this.tokenReplaced(accountId, token, tx))) {
+        return { status: 'failed', error };
+      }
+      let account: ClientAccount = current;
+      // A dead token is token_expired now, not after a few more tries; a rate limit says until
+      // when. Anything else is no news about the account.
+      if (failure.kind === 'token_invalid' || failure.kind === 'rate_limited') {
+        account =
+          (await this.status.applyStatus(tx, accountId, failure.status, {
+            errorDetails: details,
+            rateLimitedUntil: failure.retryAt,
+            reason: failure.reason,
+            keepDisconnected: true,
+          })) ?? current;
+      }
+      const state = refreshStateFor(account, token.expiresAt);
+      const attempts = state.attempts + 1;
+      const next =
+        failure.kind === 'token_invalid'
+          ? undefined
+          : (failure.retryAt ?? nextRefreshAttempt(attempts, now, token.expiresAt));
+      const { nextAttemptAt: _previous, ...rest } = state;
+      await this.accounts.update(
+        accountId,
+        {
+          metadata: {
+            ...account.metadata,
+            tokenRefresh: {
+              ...rest,
+              attempts,
+              lastError: { code: details.code, message: details.message, at: now },
+              ...(next ? { nextAttemptAt: next } : {}),
+            },
+          },
+        },
+        tx,
+      );
+      return { status: 'failed', error, ...(next ? { nextAttemptAt: next } : {}) };
+    });
+  }
+
   private async storeRefreshed(
     accountId: string,
     userId: string,
-    token: StoredToken,
+    token: StoredToken & { expiresAt: Date },
     fresh: LongLivedToken,
   ): Promise<RefreshTokenOutcome> {
+    const now = this.clock.now();
     return this.db.tx('accounts-token-refreshed', async (tx): Promise<RefreshTokenOutcome> => {
-      if (!(await this.accounts.findByIdForUpdate(accountId, tx))) {
-        return { status: 'skipped', reason: 'not_found' };
-      }
+      const current = await this.accounts.findByIdForUpdate(accountId, tx);
+      if (!current) return { status: 'skipped', reason: 'not_found' };
       // A reconnect that stored another token while we were asking Meta wins: its token may
       // carry scopes this one lacks.
-      const stored = await this.vault.metadata(accountId, tx);
-      if (
-        !stored ||
-        !sameInstant(stored.issuedAt, token.issuedAt) ||
-        !sameInstant(stored.lastRefreshedAt, token.lastRefreshedAt)
-      ) {
+      if (await this.tokenReplaced(accountId, token, tx)) {
         return { status: 'skipped', reason: 'token_replaced' };
       }
       await this.vault.store(
@@ -170,18 +283,46 @@ export class AccountTokenService {
         },
         tx,
       );
-      await this.accounts.update(accountId, { tokenExpiresAt: fresh.expiresAt }, tx);
+      // The new token starts clean: no failed attempts, no warnings; only when it was obtained.
+      await this.accounts.update(
+        accountId,
+        {
+          tokenExpiresAt: fresh.expiresAt,
+          metadata: {
+            ...current.metadata,
+            tokenRefresh: {
+              tokenExpiresAt: fresh.expiresAt,
+              lastRefreshAt: now,
+              attempts: 0,
+              warnedDays: [],
+            },
+          },
+        },
+        tx,
+      );
       await this.events.append(
         {
           accountId,
           userId,
           type: AccountEventType.TOKEN_REFRESHED,
-          data: { expiresAt: fresh.expiresAt.toISOString() },
+          data: {
+            expiresAt: fresh.expiresAt.toISOString(),
+            previousExpiresAt: token.expiresAt.toISOString(),
+          },
         },
         tx,
       );
       return { status: 'refreshed', expiresAt: fresh.expiresAt };
     });
+  }
+
+  private async tokenReplaced(accountId: string, token: StoredToken, tx: Queryable) {
+    const stored = await this.vault.metadata(accountId, tx);
+    return (
+      !stored ||
+      !sameInstant(stored.issuedAt, token.issuedAt) ||
+      !sameInstant(stored.lastRefreshedAt, token.lastRefreshedAt)
+    );
   }
 
   private logFailure(message: string, accountId: string, error: unknown, token: string): void {
