@@ -16,7 +16,8 @@ import {
   type ConnectedAccount,
   type InstagramTestApp,
 } from './helpers/instagram-fixtures';
-import { registerUser } from './helpers/http';
+import { http, registerUser } from './helpers/http';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -73,7 +74,11 @@ const onlyThese = (keep: ConnectedAccount[]) =>
   ]);
 
 beforeAll(async () => {
-  app = await startInstagramTestApp({ JOBS_ENABLED: 'false' });
+  // No workers: what the CLI delivers, it delivers itself.
+  app = await startInstagramTestApp({
+    JOBS_ENABLED: 'false',
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+  });
   ({ t, emu } = app);
 });
 
@@ -95,6 +100,14 @@ describe('usage', () => {
     [['refresh-tokens', '--due', '--all'], /refresh-tokens takes --due/],
     [['sync', '--all', '--colour'], /Unknown option '--colour'/],
     [['rotate'], /unknown command "rotate"/],
+    [['webhooks', 'redeliver', '--failed'], /webhooks redeliver takes --failed --since/],
+    [['webhooks', 'redeliver', '--since', '2026-01-01'], /webhooks redeliver takes --failed/],
+    [['webhooks', 'redeliver', '--failed', '--since', 'yesterday'], /--since must be an ISO date/],
+    [
+      ['webhooks', 'redeliver', '--failed', '--since', '2026-01-01', '--endpoint', 'x'],
+      /--endpoint must be a UUID/,
+    ],
+    [['webhooks', 'purge'], /unknown command "webhooks purge"/],
   ])('%j → exit 2 with the reason and the usage', async (argv, message) => {
     const result = await cli(argv);
     expect(result.code).toBe(2);
@@ -306,6 +319,119 @@ describe('refresh-tokens --due', () => {
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/^refresh-tokens: 0 account\(s\)/m);
     expect(again.out).toContain('looked at 1 token(s) in the refresh window: 1 backing off');
+  });
+});
+
+describe('webhooks redeliver --failed --since', () => {
+  let receiver: WebhookReceiver;
+  beforeAll(async () => {
+    receiver = await startWebhookReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+  });
+
+  it('sends the failed deliveries since the date again, in order, with their event ids', async () => {
+    const owner = await registerUser(t.url);
+    const created = await http(t.url, 'POST', '/webhooks', {
+      token: owner.token,
+      body: { url: `${receiver.url}/ops`, events: ['*'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const endpointId = created.body.id as string;
+    for (let i = 0; i < 2; i++) {
+      const ping = await http(t.url, 'POST', `/webhooks/${endpointId}/test`, {
+        token: owner.token,
+      });
+      expect(ping.status, ping.text).toBe(202);
+    }
+    // As if the receiver had been down for a day: both pings gave up.
+    await t.db.none(
+      `UPDATE webhook_deliveries SET status = 'failed', attempts = 9, last_status_code = 503
+       WHERE endpoint_id = $1`,
+      [endpointId],
+    );
+    const events = await t.db.map(
+      'SELECT event_id FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY seq',
+      [endpointId],
+      (r: { event_id: string }) => r.event_id,
+    );
+    expect(events).toHaveLength(2);
+
+    // Older than --since: left alone.
+    const none = await cli([
+      'webhooks',
+      'redeliver',
+      '--failed',
+      '--since',
+      new Date(Date.now() + 60_000).toISOString(),
+    ]);
+    expect(none.code).toBe(0);
+    expect(none.out).toMatch(/^webhooks redeliver: 0 account\(s\)/m);
+    expect(receiver.received).toHaveLength(0);
+
+    const result = await cli([
+      'webhooks',
+      'redeliver',
+      '--failed',
+      '--since',
+      new Date(Date.now() - 60_000).toISOString(),
+      '--endpoint',
+      endpointId,
+    ]);
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toContain(`${endpointId}/no account done`);
+    expect(result.out).toContain('2 delivered, 0 failed');
+    expect(receiver.received.map((r) => r.headers['x-ssell-delivery'])).toEqual(events);
+    const log = await http(t.url, 'GET', `/webhooks/${endpointId}/deliveries`, {
+      token: owner.token,
+    });
+    expect(log.body.deliveries.map((d: { status: string }) => d.status)).toEqual([
+      'delivered',
+      'delivered',
+    ]);
+
+    // Nothing failed is left: a second run has nothing to send.
+    const again = await cli([
+      'webhooks',
+      'redeliver',
+      '--failed',
+      '--since',
+      new Date(Date.now() - 60_000).toISOString(),
+    ]);
+    expect(again.code).toBe(0);
+    expect(receiver.received).toHaveLength(2);
+  });
+
+  it('reports a receiver that refuses again as failed, exit 1, left to the workers', async () => {
+    const owner = await registerUser(t.url);
+    const created = await http(t.url, 'POST', '/webhooks', {
+      token: owner.token,
+      body: { url: `${receiver.url}/still-down`, events: ['*'] },
+    });
+    const endpointId = created.body.id as string;
+    await http(t.url, 'POST', `/webhooks/${endpointId}/test`, { token: owner.token });
+    await t.db.none(`UPDATE webhook_deliveries SET status = 'failed' WHERE endpoint_id = $1`, [
+      endpointId,
+    ]);
+    receiver.reply = (r) => (r.path === '/still-down' ? 500 : 200);
+    const result = await cli([
+      'webhooks',
+      'redeliver',
+      '--failed',
+      '--since',
+      new Date(Date.now() - 60_000).toISOString(),
+      '--endpoint',
+      endpointId,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain(`${endpointId}/no account failed`);
+    const row = await t.db.one<{ status: string; next_attempt_at: Date }>(
+      'SELECT status, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = $1',
+      [endpointId],
+    );
+    expect(row.status).toBe('pending');
+    expect(row.next_attempt_at.getTime()).toBeGreaterThan(Date.now());
   });
 });
 

@@ -16,6 +16,11 @@ import {
 import { TokenRefreshProcessor } from '../../src/modules/instagram/jobs/token-refresh.processor';
 import { classifyFailure } from '../../src/modules/instagram/services/account-failure';
 import type { RefreshTokenOutcome } from '../../src/modules/instagram/services/account-token.service';
+import type { DeliveryStream } from '../../src/domain/repositories/webhook-delivery.repository.interface';
+import {
+  type DrainResult,
+  WebhookDeliveryService,
+} from '../../src/modules/webhooks/services/webhook-delivery.service';
 import { withOperatorDatabase } from '../lib/operator-database';
 import { type AccountLine, type Output, RunReport } from './report';
 
@@ -29,6 +34,10 @@ Commands (each runs the service's own code, as its jobs do, in this process; no 
   refresh-tokens --due
       What the hourly refresh sweep finds due, done now: tokens past expiry marked, expiry
       warnings written, and every due token refreshed (a failure is retried later by the sweep).
+  webhooks redeliver --failed --since <iso date> [--endpoint <id>]
+      Webhook deliveries that failed (gave up after 24 h) since that date, sent again: each
+      (endpoint, account) pair delivered here in order, with the same event ids; one that fails
+      again is left to the workers' usual retries.
 
 Options:
   --concurrency N   accounts handled at once (1..50, default 4)
@@ -55,7 +64,8 @@ export interface CliIo {
 
 type Command =
   | { name: 'sync'; scope: { all: true } | { userId: string } | { accountId: string } }
-  | { name: 'refresh-tokens' };
+  | { name: 'refresh-tokens' }
+  | { name: 'webhooks-redeliver'; since: Date; endpointId?: string };
 
 interface Parsed {
   command: Command;
@@ -66,7 +76,11 @@ interface Parsed {
 class UsageError extends Error {}
 
 function parse(argv: string[]): Parsed | 'help' {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  // `webhooks redeliver` is one command in two words.
+  const twoWords = first === 'webhooks';
+  const name = twoWords ? `webhooks ${afterFirst[0] ?? ''}`.trim() : first;
+  const rest = twoWords ? afterFirst.slice(1) : afterFirst;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') return 'help';
   const { values } = parseArgs({
     args: rest,
@@ -75,6 +89,9 @@ function parse(argv: string[]): Parsed | 'help' {
       user: { type: 'string' },
       account: { type: 'string' },
       due: { type: 'boolean' },
+      failed: { type: 'boolean' },
+      since: { type: 'string' },
+      endpoint: { type: 'string' },
       concurrency: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -113,6 +130,29 @@ function parse(argv: string[]): Parsed | 'help' {
       throw new UsageError('refresh-tokens takes --due (the tokens the sweep finds due)');
     }
     return { command: { name: 'refresh-tokens' }, concurrency, verbose };
+  }
+  if (name === 'webhooks redeliver') {
+    if (values.failed !== true || values.since === undefined) {
+      throw new UsageError(
+        'webhooks redeliver takes --failed --since <iso date> [--endpoint <id>]',
+      );
+    }
+    const since = new Date(values.since);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(values.since) || Number.isNaN(since.getTime())) {
+      throw new UsageError(`--since must be an ISO date or time, not "${values.since}"`);
+    }
+    if (values.endpoint !== undefined && !UUID.test(values.endpoint)) {
+      throw new UsageError(`--endpoint must be a UUID, not "${values.endpoint}"`);
+    }
+    return {
+      command: {
+        name: 'webhooks-redeliver',
+        since,
+        ...(values.endpoint !== undefined ? { endpointId: values.endpoint } : {}),
+      },
+      concurrency,
+      verbose,
+    };
   }
   throw new UsageError(`unknown command "${name}"`);
 }
@@ -183,6 +223,25 @@ function refreshLine(accountId: string, outcome: RefreshTokenOutcome): AccountLi
   }
 }
 
+function redeliveryLine(stream: DeliveryStream, result: DrainResult): AccountLine {
+  const pair = `${stream.endpointId}/${stream.accountId ?? 'no account'}`;
+  const counts = `${result.delivered} delivered, ${result.failed} failed`;
+  switch (result.stopped) {
+    case 'empty':
+      return { accountId: pair, result: result.failed > 0 ? 'failed' : 'done', detail: counts };
+    case 'waiting':
+      return {
+        accountId: pair,
+        result: 'failed',
+        detail: `${counts}; the receiver refused again: the workers retry with backoff`,
+      };
+    case 'yielded':
+      return { accountId: pair, result: 'skipped', detail: `${counts}; the workers finish it` };
+    case 'endpoint_gone':
+      return { accountId: pair, result: 'skipped', detail: 'the endpoint was deleted' };
+  }
+}
+
 /** The account ids a sync covers, in id order. */
 async function idsFor(
   accounts: IClientAccountRepository,
@@ -220,6 +279,15 @@ async function runCommand(
     const report = new RunReport('sync', ids.length, io.out, io.err);
     await eachLimited(ids, concurrency, async (accountId) => {
       report.add(syncLine(accountId, await processor.run({ accountId, reason: 'operator' })));
+    });
+    return report.finish().counts.failed > 0 ? 1 : 0;
+  }
+  if (command.name === 'webhooks-redeliver') {
+    const deliveries = context.get(WebhookDeliveryService);
+    const { streams } = await deliveries.redeliverFailed(command.since, command.endpointId);
+    const report = new RunReport('webhooks redeliver', streams.length, io.out, io.err);
+    await eachLimited(streams, concurrency, async (stream) => {
+      report.add(redeliveryLine(stream, await deliveries.drain(stream)));
     });
     return report.finish().counts.failed > 0 ? 1 : 0;
   }

@@ -154,14 +154,14 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
   async redeliverFailed(
     since: Date,
     endpointId?: string,
-  ): Promise<{ pairs: number; drainsQueued: number }> {
+  ): Promise<{ pairs: number; drainsQueued: number; streams: DeliveryStream[] }> {
     const streams = await this.deliveries.requeueFailed(since, endpointId);
     const drainsQueued = await requestDrains(this.queue, streams);
     this.logger.info(
       { since, endpointId, pairs: streams.length },
       'failed webhook deliveries queued again',
     );
-    return { pairs: streams.length, drainsQueued };
+    return { pairs: streams.length, drainsQueued, streams };
   }
 
   private async attempt(
