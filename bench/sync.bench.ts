@@ -13,9 +13,16 @@
  * BENCH_NODE_ARGS (flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * BENCH_WORKER_ENV (extra `NAME=value,NAME=value` for the workers, e.g. JOBS_CONCURRENCY=20),
  * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (default info),
- * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads, NODE_ENV=production).
+ * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads, NODE_ENV=production),
+ * BENCH_WEBHOOKS=0 (healthy accounts and no webhook endpoint). By default every account starts in
+ * `error`, as after an outage, and the user has one endpoint for every event (`["*"]`) on a
+ * receiver in this process that checks each signature: each sync then writes `status_changed`
+ * and `recovered`, and their deliveries are part of the measured work.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +32,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { projectRoot } from '../src/common/project-root';
 import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
+import { WebhookSecretCipher } from '../src/infrastructure/crypto/webhook-secret-cipher';
 import { freePort, startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
 import { migrate } from '../src/infrastructure/database/migrator';
 
@@ -38,6 +46,46 @@ const APP_SECRET = 'bench-sync-emulator-secret';
 const TIMEOUT_MS = Number(env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
 /** Accounts with profile pictures, which the first sync downloads and keeps (default). */
 const PICTURES = env.BENCH_PICTURES !== '0';
+/** Accounts recovering from `error`, with their webhook deliveries to a loopback receiver. */
+const WEBHOOKS = env.BENCH_WEBHOOKS !== '0';
+
+interface Receiver {
+  url: string;
+  received: number;
+  badSignatures: number;
+  last: number;
+  server: Server;
+}
+
+/** The customer's endpoint: counts what arrives and checks every signature, as README says. */
+async function startReceiver(secret: () => string): Promise<Receiver> {
+  const receiver: Receiver = {
+    url: '',
+    received: 0,
+    badSignatures: 0,
+    last: 0,
+    server: createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const timestamp = String(req.headers['x-ssell-timestamp']);
+        const expected =
+          'v1=' +
+          createHmac('sha256', secret())
+            .update(`${timestamp}.${Buffer.concat(chunks).toString('utf8')}`)
+            .digest('hex');
+        if (req.headers['x-ssell-signature'] !== expected) receiver.badSignatures++;
+        receiver.received++;
+        receiver.last = Date.now();
+        res.writeHead(204).end();
+      });
+    }),
+  };
+  receiver.server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
+  receiver.url = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/hook`;
+  return receiver;
+}
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -95,7 +143,12 @@ function postgresCpuSeconds(postmasterPid: number | undefined): number {
  * the database with those tokens sealed by the service's own cipher (bulk inserts: the seed is
  * not what is measured). Never synced, so the sweep finds them all due.
  */
-async function seed(databaseUrl: string, emu: RunningEmulator, n: number): Promise<void> {
+async function seed(
+  databaseUrl: string,
+  emu: RunningEmulator,
+  n: number,
+  webhookUrl: string | undefined,
+): Promise<string | undefined> {
   const cipher = TokenCipher.fromKeyString(TOKEN_KEY);
   const made = Array.from({ length: n }, (_, i) => {
     const account = emu.state.createAccount({
@@ -107,19 +160,31 @@ async function seed(databaseUrl: string, emu: RunningEmulator, n: number): Promi
     });
     return { account, token: emu.state.issueToken(account, 'long', ['instagram_business_basic']) };
   });
-  await withClient(databaseUrl, async (c) => {
+  return withClient(databaseUrl, async (c) => {
     const user = await c.query<{ id: string }>(
       `INSERT INTO users (email, name, password_hash)
        VALUES ('bench.sweep@example.com', 'Bench', 'scrypt$ln=15,r=8,p=1$AA==$AA==') RETURNING id`,
     );
     const userId = user.rows[0]!.id;
+    let secret: string | undefined;
+    if (webhookUrl) {
+      const id = randomUUID();
+      secret = WebhookSecretCipher.generate();
+      const sealed = new WebhookSecretCipher(cipher).seal(secret, id);
+      await c.query(
+        `INSERT INTO webhook_endpoints (id, user_id, url, events, secret_ciphertext, secret_iv,
+           secret_auth_tag, secret_key_version)
+         VALUES ($1, $2, $3, ARRAY['*'], $4, $5, $6, $7)`,
+        [id, userId, webhookUrl, sealed.ciphertext, sealed.iv, sealed.authTag, sealed.keyVersion],
+      );
+    }
     for (let start = 0; start < made.length; start += 2000) {
       const page = made.slice(start, start + 2000);
       const rows = await c.query<{ id: string; platform_account_id: string }>(
         `INSERT INTO client_accounts (user_id, platform, platform_account_id, username,
-           account_type, token_expires_at, permissions, metadata)
+           account_type, token_expires_at, permissions, metadata, status)
          SELECT $1, 'instagram', p, u, 'business', e, '["instagram_business_basic"]',
-           jsonb_build_object('igId', a)
+           jsonb_build_object('igId', a), $6
          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS t(p, u, e, a)
          RETURNING id, platform_account_id`,
         [
@@ -128,6 +193,7 @@ async function seed(databaseUrl: string, emu: RunningEmulator, n: number): Promi
           page.map((m) => m.account.username),
           page.map((m) => m.token.expiresAt),
           page.map((m) => m.account.appScopedId),
+          webhookUrl ? 'error' : 'active',
         ],
       );
       const idOf = new Map(rows.rows.map((r) => [r.platform_account_id, r.id]));
@@ -153,6 +219,7 @@ async function seed(databaseUrl: string, emu: RunningEmulator, n: number): Promi
       );
     }
     await c.query('ANALYZE');
+    return secret;
   });
 }
 
@@ -228,10 +295,13 @@ async function main(): Promise<void> {
   });
   const procs: Proc[] = [];
   let boss: PgBoss | undefined;
+  let receiver: Receiver | undefined;
   try {
     await migrate(databaseUrl, { info: () => undefined });
     const seeding = Date.now();
-    await seed(databaseUrl, emu, ACCOUNTS);
+    let endpointSecret = '';
+    receiver = WEBHOOKS ? await startReceiver(() => endpointSecret) : undefined;
+    endpointSecret = (await seed(databaseUrl, emu, ACCOUNTS, receiver?.url)) ?? '';
     console.log(`seeded ${ACCOUNTS.toLocaleString('en')} accounts in ${Date.now() - seeding} ms`);
 
     const extra = Object.fromEntries(
@@ -259,6 +329,7 @@ async function main(): Promise<void> {
       SYNC_SWEEP_BATCH: String(ACCOUNTS),
       LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
       DATABASE_POOL_SIZE: '20',
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     };
     procs.push(startService('api', 'api', { ...serviceEnv, PORT: String(await freePort()) }));
     for (let i = 1; i <= WORKERS; i++) {
@@ -317,6 +388,25 @@ async function main(): Promise<void> {
       clearInterval(progress);
     }
     const ms = Date.now() - started;
+    // Deliveries go on after the last sync: the run ends when none is pending.
+    const webhooks = receiver
+      ? await withClient(databaseUrl, async (c) => {
+          for (;;) {
+            const { rows } = await c.query<{ pending: number; delivered: number; failed: number }>(
+              `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+                 count(*) FILTER (WHERE status = 'delivered')::int AS delivered,
+                 count(*) FILTER (WHERE status = 'failed')::int AS failed
+               FROM webhook_deliveries`,
+            );
+            const counts = rows[0]!;
+            if (counts.pending === 0) return { ...counts, ms: receiver!.last - started };
+            if (Date.now() - started > TIMEOUT_MS) {
+              throw new Error(`${counts.pending} webhook deliveries still pending`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        })
+      : undefined;
     const cpu = procs.map((p, i) => cpuSeconds(p.child.pid) - cpuBefore[i]!);
     const bench = process.cpuUsage(benchCpuBefore);
     const pgCpu = postgresCpuSeconds(postmaster) - pgCpuBefore;
@@ -368,12 +458,21 @@ one sweep of ${ACCOUNTS.toLocaleString('en')} accounts, ${WORKERS} workers + 1 a
 | statuses after | ${checks.statuses.map((s) => `${s.status} ${s.n}`).join(', ')} |
 | CPU: ${procs.map((p) => p.name).join(' · ')} | ${cpu.map(seconds).join(' · ')} |
 | CPU: PostgreSQL (embedded cluster only) · this process (emulator, polling) | ${seconds(pgCpu)} · ${seconds((bench.user + bench.system) / 1e6)} |
-| webhook deliveries per second | not measured: outgoing webhooks have not landed in this build |
+${
+  webhooks && receiver
+    ? `| webhook deliveries (rows delivered · failed · requests received · bad signatures) | ${webhooks.delivered} · ${webhooks.failed} · ${receiver.received} · ${receiver.badSignatures} |
+| **webhook deliveries per second**, sweep queued → last delivery received (${(webhooks.ms / 1000).toFixed(2)} s) | **${Math.round((receiver.received * 1000) / webhooks.ms)}** |`
+    : '| webhook deliveries | none (BENCH_WEBHOOKS=0: healthy accounts, no endpoint) |'
+}
 `);
   } finally {
     await boss?.stop({ graceful: false, wait: true }).catch(() => undefined);
     for (const proc of procs) await stop(proc);
     await emu.close();
+    if (receiver) {
+      receiver.server.closeAllConnections();
+      await new Promise((resolve) => receiver!.server.close(resolve));
+    }
     await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
     if (embedded) await embedded.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
