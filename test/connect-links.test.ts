@@ -4,7 +4,7 @@
  * does (load it, pick the account, press Allow), the OAuth callback, and the done page.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
 import { PostgresConnectLinkRepository } from '../src/infrastructure/database/repositories/postgres-connect-link.repository';
 import { CONNECT_FAILURES } from '../src/modules/instagram/services/instagram-connect.service';
@@ -449,6 +449,38 @@ describe('GET and DELETE /instagram/connect-links', () => {
       token: user.token,
     });
     expect(again.status).toBe(204);
+  });
+
+  it('revoked while Instagram answers the callback: the connect is rolled back with the link', async () => {
+    const user = await owner();
+    const link = await createLink(user);
+    const browser = new Browser();
+    const callback = await onConsentPage(await pressContinue(browser, link), {
+      allow: instagramAccount('revoked.midway'),
+    });
+    const before = await everything();
+    // The callback holds the link and waits on Instagram's profile answer: the owner revokes then.
+    emu.state.inject({ kind: 'hang', path: '/v25.0/me', delayMs: 1_500 });
+    const finishing = finish(browser, callback);
+    await vi.waitFor(
+      async () => expect((await linkRow(link.id)).claimed_until).toBeInstanceOf(Date),
+      { timeout: 1_000, interval: 20 },
+    );
+    const res = await http(t.url, 'DELETE', `/instagram/connect-links/${link.id}`, {
+      token: user.token,
+    });
+    expect(res.status).toBe(204);
+
+    const done = await finishing;
+    expect(done.params).toEqual({ error: 'link_revoked' });
+    expect(pageText(done.page, 410)).toMatch(/This link was withdrawn.*Nothing was changed/);
+    expect(await accountOf('revoked.midway')).toBeNull();
+    const after = await everything();
+    expect(after.accounts).toEqual(before.accounts);
+    expect(after.tokens).toEqual(before.tokens);
+    expect(after.events).toEqual(before.events);
+    expect(after.jobs).toEqual(before.jobs);
+    expect(await linkRow(link.id)).toMatchObject({ used_at: null, revoked_at: expect.any(Date) });
   });
 
   it("is for the owner only: malformed 400, unknown 404, another user's 403 (nothing changes)", async () => {
@@ -945,7 +977,9 @@ describe('the link repository: claims', () => {
     const { accountId } = await connectViaOAuth(t, await owner(), instagramAccount('repo.acct'), {
       publicUrl: PUBLIC_URL,
     });
-    await repo.markUsed(link.id, accountId);
+    expect(await repo.markUsed(link.id, accountId)).toBe(true);
+    // Single use: a second use (a lapsed hold, another browser) is refused and rolls its connect back.
+    expect(await repo.markUsed(link.id, accountId)).toBe(false);
     expect(await repo.claim(link.id, 60)).toBe('used');
     // A release after the use changes nothing.
     await repo.release(link.id);

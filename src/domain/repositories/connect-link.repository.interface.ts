@@ -1,3 +1,4 @@
+import type { Queryable } from './queryable';
 import type {
   ConnectLink,
   ConnectLinkState,
@@ -40,8 +41,13 @@ export interface IConnectLinkRepository {
    * cannot both connect. The claim lapses by itself if its holder dies.
    */
   claim(id: string, leaseSeconds: number): Promise<ConnectLinkClaim>;
-  /** The connect succeeded: the link is used up (other browsers' states are refused as `used`). */
-  markUsed(id: string, accountId: string): Promise<void>;
+  /**
+   * The connect succeeded: the link is used up (other browsers' states are refused as `used`).
+   * In the transaction that writes the account (`tx`), so an account comes in through a link
+   * exactly when the link is used. False when the link was used or revoked meanwhile (its hold
+   * lapsed): the caller rolls its write back.
+   */
+  markUsed(id: string, accountId: string, tx?: Queryable): Promise<boolean>;
   /** The connect failed: the claim is given back and the link stays open. */
   release(id: string): Promise<void>;
 }

@@ -10,6 +10,7 @@ import type {
   IConnectLinkRepository,
   NewConnectLink,
 } from '../../../domain/repositories/connect-link.repository.interface';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import type { Db } from '../database';
 import { PG } from '../database.module';
 
@@ -95,7 +96,7 @@ const claimLink = new PreparedStatement({
 const markUsed = new PreparedStatement({
   name: 'connect-links-mark-used',
   text: `UPDATE connect_links SET used_at = now(), used_account_id = $2, claimed_until = NULL
-         WHERE id = $1`,
+         WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL`,
 });
 const releaseLink = new PreparedStatement({
   name: 'connect-links-release',
@@ -164,8 +165,8 @@ export class PostgresConnectLinkRepository implements IConnectLinkRepository {
     return row?.outcome ?? 'gone';
   }
 
-  async markUsed(id: string, accountId: string): Promise<void> {
-    await this.db.none(markUsed, [id, accountId]);
+  async markUsed(id: string, accountId: string, tx: Queryable = this.db): Promise<boolean> {
+    return (await tx.result(markUsed, [id, accountId], (r) => r.rowCount)) === 1;
   }
 
   async release(id: string): Promise<void> {

@@ -26,6 +26,7 @@ import {
   type ConnectOutcome,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import {
   CURRENT_ACCOUNT_REPOSITORY,
   type ICurrentAccountRepository,
@@ -71,6 +72,11 @@ export interface CreateAccountOptions {
   token?: ConnectToken;
   metadata?: AccountMetadata;
   profile?: ConnectProfile;
+  /**
+   * Runs last inside the connect's transaction, with the account as written: a throw rolls the
+   * whole connect back (a connect link is used up in the same transaction as its account).
+   */
+  withinTransaction?: (account: ClientAccount, tx: Queryable) => Promise<void>;
 }
 
 export interface PageRequest {
@@ -159,6 +165,7 @@ export class AccountService {
         { accountId: account.id, reason },
         { tx, singletonKey: account.id },
       );
+      if (options.withinTransaction) await options.withinTransaction(account, tx);
       return { account, outcome: upserted.outcome };
     });
     this.logger.info(

@@ -29,10 +29,11 @@ import {
   type InstagramProfile,
 } from '../../../infrastructure/instagram';
 import { INSTAGRAM_CLIENT } from '../../../infrastructure/instagram/instagram-client.module';
+import type { Queryable } from '../../../domain/repositories/queryable';
 import type { OAuthCallbackQuery } from '../dto/oauth.dto';
 import { loadAccount } from './account-access';
 import { connectFailureOf } from './account-failure';
-import { AccountService } from './account.service';
+import { AccountService, type CreateAccountOptions } from './account.service';
 import { CONNECT_FAILURES, type ConnectFailure } from './connect-failures';
 import { closedLinkError, connectDoneUrl } from './connect-link-landing';
 
@@ -97,6 +98,9 @@ const randomToken = (): string => randomBytes(32).toString('base64url');
 type StateRefusal = 'missing_binding' | 'invalid' | 'expired';
 
 /** How a code turned out, before it is turned into the page to land on. */
+/** The link's connect was rolled back: the link was used or revoked while it ran. */
+class LinkClosedMeanwhile extends Error {}
+
 type ConnectResult =
   | { kind: 'connected'; account: ClientAccount }
   | { kind: 'failed'; reason: ConnectFailure }
@@ -244,8 +248,20 @@ export class InstagramConnectService {
       return connectDoneUrl(this.config.publicUrl, { error: closedLinkError(claim) });
     }
     let result: ConnectResult = { kind: 'failed', reason: 'server_error' };
+    const useLink = async (account: ClientAccount, tx: Queryable) => {
+      if (!(await this.links.markUsed(linkId, account.id, tx))) throw new LinkClosedMeanwhile();
+    };
     try {
-      result = await this.connectWithCode(userId, accountId, code);
+      result = await this.connectWithCode(userId, accountId, code, useLink);
+    } catch (error) {
+      if (!(error instanceof LinkClosedMeanwhile)) throw error;
+      // Revoked by its owner while Instagram answered (or held past LINK_CLAIM_SECONDS and used
+      // through another browser): the connect was rolled back with the link's use.
+      const link = await this.links.findById(linkId);
+      this.logger.info({ userId, linkId }, 'Connect link closed while its connect ran');
+      return connectDoneUrl(this.config.publicUrl, {
+        error: link?.revokedAt ? 'link_revoked' : 'link_used',
+      });
     } finally {
       if (result.kind !== 'connected') {
         await this.links.release(linkId).catch((error: unknown) => {
@@ -255,15 +271,6 @@ export class InstagramConnectService {
       }
     }
     if (result.kind === 'connected') {
-      try {
-        await this.links.markUsed(linkId, result.account.id);
-      } catch (error) {
-        // The account is in: say so. Left held, the link reopens after LINK_CLAIM_SECONDS.
-        this.logger.error(
-          { linkId, accountId: result.account.id, err: loggableError(error) },
-          'Connect link not marked used after its connect',
-        );
-      }
       this.logger.info({ userId, linkId, accountId: result.account.id }, 'Connected via link');
     }
     return this.linkLanding(result);
@@ -278,6 +285,7 @@ export class InstagramConnectService {
     userId: string,
     accountId: string | null,
     code: string,
+    withinTransaction?: CreateAccountOptions['withinTransaction'],
   ): Promise<ConnectResult> {
     try {
       const short = await this.client.exchangeCode(code);
@@ -307,6 +315,7 @@ export class InstagramConnectService {
             scopes: short.permissions,
           },
           metadata: { igId: profile.id, igBusinessAccountId: profile.userId },
+          ...(withinTransaction ? { withinTransaction } : {}),
           profile: {
             followerCount: profile.followersCount,
             followingCount: profile.followsCount,
@@ -323,6 +332,7 @@ export class InstagramConnectService {
         this.logger.warn({ userId, error: error.toLog() }, 'Instagram connect failed');
         return { kind: 'failed', reason: connectFailureOf(error) };
       }
+      if (error instanceof LinkClosedMeanwhile) throw error;
       if (error instanceof ConflictException) {
         this.logger.info({ userId }, 'Instagram account already connected by another user');
         return { kind: 'failed', reason: 'account_in_use' };
