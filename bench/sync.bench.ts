@@ -13,7 +13,8 @@
  * BENCH_NODE_ARGS (flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * BENCH_WORKER_ENV (extra `NAME=value,NAME=value` for the workers, e.g. JOBS_CONCURRENCY=20),
  * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (default info),
- * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads, NODE_ENV=production),
+ * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads; with BENCH_WEBHOOKS=0
+ * too, NODE_ENV=production),
  * BENCH_WEBHOOKS=0 (healthy accounts and no webhook endpoint). By default every account starts in
  * `error`, as after an outage, and the user has one endpoint for every event (`["*"]`) on a
  * receiver in this process that checks each signature: each sync then writes `status_changed`
@@ -312,11 +313,11 @@ async function main(): Promise<void> {
     );
     const serviceEnv = {
       ...env,
-      // Production, except where the pictures live on this machine's loopback (the emulator):
-      // downloading from there is refused in production, allowed in development.
-      ...(PICTURES
-        ? { NODE_ENV: 'development', PICTURE_FETCH_ALLOW_PRIVATE: 'true' }
-        : { NODE_ENV: 'production' }),
+      // Production, except where the pictures or the webhook receiver live on this machine's
+      // loopback: fetching from there and delivering there are refused in production.
+      ...(PICTURES || WEBHOOKS ? { NODE_ENV: 'development' } : { NODE_ENV: 'production' }),
+      ...(PICTURES ? { PICTURE_FETCH_ALLOW_PRIVATE: 'true' } : {}),
+      ...(WEBHOOKS ? { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' } : {}),
       DATABASE_URL: databaseUrl,
       JWT_SECRET,
       TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
@@ -329,7 +330,6 @@ async function main(): Promise<void> {
       SYNC_SWEEP_BATCH: String(ACCOUNTS),
       LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
       DATABASE_POOL_SIZE: '20',
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     };
     procs.push(startService('api', 'api', { ...serviceEnv, PORT: String(await freePort()) }));
     for (let i = 1; i <= WORKERS; i++) {

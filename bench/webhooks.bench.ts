@@ -5,8 +5,8 @@
  *    status changes for each of BENCH_WEBHOOK_ACCOUNTS accounts of one user with one endpoint
  *    subscribed to everything: each append writes the event, its delivery row and the pair's
  *    drain job in one transaction.
- * 2. Delivery: the service as `npm start` runs it (`--role worker`, NODE_ENV=production, its own
- *    process) drains them to a node:http receiver here, which checks every signature the way the
+ * 2. Delivery: the service as `npm start` runs it (`--role worker`, its own process; in
+ *    development, where receivers on loopback are allowed, with production's settings otherwise) drains them to a node:http receiver here, which checks every signature the way the
  *    README tells receivers to and the order of each account's events.
  *
  * Prints events/s of the fan-out and deliveries/s (first to last delivery; and from the worker's
@@ -275,7 +275,8 @@ async function main(): Promise<void> {
     child = spawn(process.execPath, [...nodeArgs, main, '--role', 'worker'], {
       env: {
         ...env,
-        NODE_ENV: 'production',
+        // A receiver on loopback is refused in production (WEBHOOK_ALLOW_PRIVATE_TARGETS).
+        NODE_ENV: 'development',
         DATABASE_URL: databaseUrl,
         DATABASE_POOL_SIZE: '20',
         JWT_SECRET,
@@ -325,7 +326,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     console.log(
-      `\nworker: WEBHOOK_CONCURRENCY=${CONCURRENCY}, NODE_ENV=production, receiver on loopback verifying every signature\n`,
+      `\nworker: WEBHOOK_CONCURRENCY=${CONCURRENCY}, NODE_ENV=development, receiver on loopback verifying every signature\n`,
     );
     console.log('| measure | value |');
     console.log('|---|---:|');

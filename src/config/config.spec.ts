@@ -96,6 +96,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...prodBase(), ...override })).toThrow(new RegExp(name));
   });
 
+  it('refuses the private-address allowances in production, naming them', () => {
+    for (const name of ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'PICTURE_FETCH_ALLOW_PRIVATE']) {
+      expect(() => loadConfig({ ...prodBase(), [name]: 'true' })).toThrow(
+        new RegExp(`${name}=true is for development and tests.*refused when NODE_ENV=production`),
+      );
+      expect(loadConfig({ ...prodBase(), [name]: 'false' }).isProduction).toBe(true);
+      expect(() => loadConfig({ DATA_DIR: dataDir(), [name]: 'true' })).not.toThrow();
+    }
+  });
+
   it('refuses demo mode in production and enters it in development', () => {
     expect(() =>
       loadConfig({ ...prodBase(), INSTAGRAM_APP_ID: undefined, INSTAGRAM_APP_SECRET: undefined }),

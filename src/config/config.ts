@@ -197,6 +197,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
 
+  // A customer's endpoint on the operator's own network is the SSRF this policy exists to stop:
+  // in production the policy holds (receivers on private networks need a public address or a
+  // relay), so one setting cannot open every internal service to every user.
+  if (isProduction && env.WEBHOOK_ALLOW_PRIVATE_TARGETS) {
+    throw new ConfigError(
+      'WEBHOOK_ALLOW_PRIVATE_TARGETS=true is for development and tests (receivers on loopback); it is refused when NODE_ENV=production',
+    );
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   return {
     env: env.NODE_ENV,
