@@ -25,8 +25,25 @@ export interface ReapedJob {
 const leaseKey = (queue: string, key: string) =>
   `hashtextextended('ssell.job:' || ${queue} || ':' || ${key}, 0)`;
 
-const takeSql = `SELECT pg_try_advisory_lock(${leaseKey('$1::text', '$2::text')}) AS taken`;
-const releaseSql = `SELECT pg_advisory_unlock(${leaseKey('$1::text', '$2::text')}) AS released`;
+// Every take and release waiting while the previous statement ran goes in one statement: a
+// busy worker starts and finishes many jobs at once, and a round trip each was most of the
+// leases' cost. A function scan yields its rows in the arrays' order, so a release and a take of
+// one key in one batch run in the order they were asked for.
+const batchSql = `
+  SELECT t.n::int AS n,
+    CASE t.kind WHEN 'take' THEN pg_try_advisory_lock(${leaseKey('t.queue', 't.key')})
+      ELSE pg_advisory_unlock(${leaseKey('t.queue', 't.key')}) END AS ok
+  FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(kind, queue, key, n)`;
+
+interface LeaseOp {
+  kind: 'take' | 'release';
+  queue: string;
+  key: string;
+  /** A release: the session its lease was taken on. */
+  session?: pg.Client;
+  resolve(result: { ok: boolean; session: pg.Client }): void;
+  reject(error: unknown): void;
+}
 
 // A session-level advisory lock on a 64-bit key shows in pg_locks as classid (high half), objid
 // (low half) and objsubid 1. Reading pg_locks sees every session's locks on this database.
@@ -71,6 +88,8 @@ export class JobLeases {
   private connecting: Promise<pg.Client> | undefined;
   /** Keys this process holds: a session's advisory locks are re-entrant, this guard is not. */
   private readonly held = new Set<string>();
+  private pending: LeaseOp[] = [];
+  private flushing = false;
 
   constructor(
     private readonly databaseUrl: string,
@@ -84,18 +103,15 @@ export class JobLeases {
     if (this.held.has(local)) return null;
     this.held.add(local);
     try {
-      const client = await this.connection();
-      const { rows } = await client.query<{ taken: boolean }>(takeSql, [queue, key]);
-      if (!rows[0]?.taken) {
+      const { ok, session } = await this.submit({ kind: 'take', queue, key });
+      if (!ok) {
         this.held.delete(local);
         return null;
       }
       return {
         release: async () => {
           this.held.delete(local);
-          // After a reconnect the lock went with the old session; nothing to unlock.
-          if (this.client !== client) return;
-          await client.query(releaseSql, [queue, key]);
+          await this.submit({ kind: 'release', queue, key, session });
         },
       };
     } catch (error) {
@@ -133,6 +149,53 @@ export class JobLeases {
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     await client?.end().catch(() => undefined);
+  }
+
+  private submit(
+    op: Omit<LeaseOp, 'resolve' | 'reject'>,
+  ): Promise<{ ok: boolean; session: pg.Client }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ...op, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /** One statement at a time on the session; what arrives meanwhile goes in the next one. */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        let session: pg.Client;
+        try {
+          session = await this.connection();
+        } catch (error) {
+          for (const op of batch) op.reject(error);
+          continue;
+        }
+        // After a reconnect a lease went with the old session: nothing to unlock.
+        const sent = batch.filter((op) => {
+          if (op.kind === 'take' || op.session === session) return true;
+          op.resolve({ ok: true, session });
+          return false;
+        });
+        if (sent.length === 0) continue;
+        try {
+          const { rows } = await session.query<{ n: number; ok: boolean }>(batchSql, [
+            sent.map((op) => op.kind),
+            sent.map((op) => op.queue),
+            sent.map((op) => op.key),
+          ]);
+          const ok = new Map(rows.map((row) => [row.n, row.ok]));
+          sent.forEach((op, i) => op.resolve({ ok: ok.get(i + 1) === true, session }));
+        } catch (error) {
+          for (const op of sent) op.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   private async connection(): Promise<pg.Client> {
