@@ -134,6 +134,13 @@ export class FakeAccountRepository implements IClientAccountRepository {
           : null,
     };
   }
+  async listPageWithTotal(userId: string, limit: number, after: AccountPageCursor | null) {
+    const [page, total] = await Promise.all([
+      this.listPageByUserId(userId, limit, after),
+      this.countByUserId(userId),
+    ]);
+    return { ...page, total };
+  }
   async upsertConnected(input: ConnectAccountInput, tx?: unknown): Promise<ConnectOutcome> {
     this.txSeen.push(tx);
     const existing = [...this.rows.values()].find(

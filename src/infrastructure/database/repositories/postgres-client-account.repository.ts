@@ -86,6 +86,28 @@ const listNextPage = new PreparedStatement({
          WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
          ORDER BY created_at DESC, id DESC LIMIT $2`,
 });
+// The page and the user's total in one statement: the count (an index-only scan of the same
+// index) always yields its one row, and the page joins it, so an empty page still says the total.
+const PAGE_COLUMNS = `${COLUMNS}, ${CURSOR_COLUMN}`;
+const listFirstPageWithTotal = new PreparedStatement({
+  name: 'accounts-list-first-total',
+  text: `SELECT t.total, p.* FROM
+           (SELECT count(*)::int AS total FROM client_accounts WHERE user_id = $1) t
+         LEFT JOIN LATERAL (
+           SELECT ${PAGE_COLUMNS} FROM client_accounts
+           WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
+         ) p ON true`,
+});
+const listNextPageWithTotal = new PreparedStatement({
+  name: 'accounts-list-next-total',
+  text: `SELECT t.total, p.* FROM
+           (SELECT count(*)::int AS total FROM client_accounts WHERE user_id = $1) t
+         LEFT JOIN LATERAL (
+           SELECT ${PAGE_COLUMNS} FROM client_accounts
+           WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
+           ORDER BY created_at DESC, id DESC LIMIT $2
+         ) p ON true`,
+});
 const countByUser = new PreparedStatement({
   name: 'accounts-count-by-user',
   text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
@@ -412,6 +434,34 @@ export class PostgresClientAccountRepository
     const last = page[page.length - 1];
     return {
       accounts: page.map(toAccount),
+      next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
+    };
+  }
+
+  async listPageWithTotal(
+    userId: string,
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage & { total: number }> {
+    type Row = { total: number } & (
+      (AccountRow & { cursor_created_at: string }) | { [K in keyof AccountRow]: null }
+    );
+    const joined = after
+      ? await this.db.many<Row>(listNextPageWithTotal, [
+          userId,
+          limit + 1,
+          after.createdAt,
+          after.id,
+        ])
+      : await this.db.many<Row>(listFirstPageWithTotal, [userId, limit + 1]);
+    const rows = joined.filter(
+      (r): r is Row & AccountRow & { cursor_created_at: string } => r.id !== null,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      accounts: page.map(toAccount),
+      total: joined[0]!.total,
       next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
     };
   }

@@ -127,7 +127,13 @@ export class InstagramAccountController {
     @AccountIdParam() id: string,
     @GetUserId() userId: string,
   ): Promise<AccountResponseDto> {
-    return this.respond(await this.accounts.getAccountById(id, userId), userId);
+    // The account and the caller's current account at once: two round trips in parallel, not
+    // one after the other (a refused read costs the second query, which is only a key lookup).
+    const [account, currentId] = await Promise.all([
+      this.accounts.getAccountById(id, userId),
+      this.current.currentId(userId),
+    ]);
+    return toAccountResponse(account, new Date(), currentId);
   }
 
   @Patch(':id')
