@@ -119,17 +119,29 @@ const metadataTime = (path: string) =>
   `CASE WHEN metadata #>> '{${path}}' ~ '^\\d{4}-\\d{2}-\\d{2}T[0-9:.]+Z$'
      THEN (metadata #>> '{${path}}')::timestamptz END`;
 // The last attempt, successful or not: a failing account is retried daily, not every sweep.
-const LAST_ATTEMPT = `GREATEST(last_sync_at, ${metadataTime('errorDetails,timestamp')})`;
+// account_last_attempt and account_metadata_time (migration 012) are the same expressions under
+// names the sweep's indexes hold; an account never tried has -infinity, so it comes first.
+const LAST_ATTEMPT = 'account_last_attempt(last_sync_at, metadata)';
+const SWEPT = `status IN ('active', 'rate_limited', 'error')
+  AND NOT COALESCE(account_metadata_time(metadata, '{rateLimitedUntil}') > now(), false)`;
+// Two index range scans, each stopping at the batch: stale accounts in the order of their last
+// attempt (idx_client_accounts_sync_due), and those whose picture link is about to stop working
+// (idx_client_accounts_picture_expiry), not tried for a while. One condition with an OR between
+// the two reasons could only be answered by reading every account.
 const findDueForSync = new PreparedStatement({
   name: 'accounts-due-for-sync',
-  text: `SELECT id FROM client_accounts
-         WHERE status IN ('active', 'rate_limited', 'error')
-           AND NOT COALESCE(${metadataTime('rateLimitedUntil')} > now(), false)
-           AND (${LAST_ATTEMPT} IS NULL
-             OR ${LAST_ATTEMPT} < now() - make_interval(hours => $1)
-             OR (${metadataTime('profilePictureExpiresAt')} < now() + make_interval(hours => $2)
-                 AND ${LAST_ATTEMPT} < now() - make_interval(hours => $3)))
-         ORDER BY ${LAST_ATTEMPT} ASC NULLS FIRST, id
+  text: `SELECT id FROM (
+           (SELECT id, ${LAST_ATTEMPT} AS attempt FROM client_accounts
+             WHERE ${SWEPT} AND ${LAST_ATTEMPT} < now() - make_interval(hours => $1)
+             ORDER BY ${LAST_ATTEMPT}, id LIMIT $4)
+           UNION
+           (SELECT id, ${LAST_ATTEMPT} FROM client_accounts
+             WHERE ${SWEPT}
+               AND account_metadata_time(metadata, '{profilePictureExpiresAt}') < now() + make_interval(hours => $2)
+               AND ${LAST_ATTEMPT} < now() - make_interval(hours => $3)
+             ORDER BY 2, id LIMIT $4)
+         ) due
+         ORDER BY attempt, id
          LIMIT $4`,
 });
 
