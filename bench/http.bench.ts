@@ -58,7 +58,7 @@ const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
 /** Fixed, so a kept seed's tokens still decrypt (the service checks a sample at boot). */
 const TOKEN_KEY = `v1:${createHash('sha256').update('ssell-bench-token-key').digest('base64')}`;
 /** Bump when the seed's shape changes: a kept database of the old shape is seeded again. */
-const SEED_VERSION = 2;
+const SEED_VERSION = 3;
 
 for (const [name, value] of Object.entries({ USERS, ACCOUNTS, ROUNDS, DURATION })) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
@@ -107,7 +107,8 @@ interface SeedParams {
 
 /**
  * Users 1..A are the agencies (AGENCY_ACCOUNTS each), accounts 0..A*M-1 theirs; the rest go round
- * the other users. Accounts are created a second apart, synced within the last day, and hold
+ * the other users. Accounts are created a second apart, synced within the last day (their picture
+ * links good for three days from then, as Instagram's are), and hold
  * tokens expiring in 30 to 60 days (the refresh window keeps them there), but one in a thousand
  * within three days: what the expiry and refresh sweeps look for. Each account has its token row
  * (placeholder ciphertext: nothing here decrypts it).
@@ -132,13 +133,14 @@ async function seed(c: pg.Client, p: SeedParams): Promise<void> {
        'instagram', (17841400000000000 + j)::text, 'shop_' || j, 'Shop ' || j,
        'https://scontent.cdninstagram.com/v/t51.2885-19/' || j || '_n.jpg?oe=6A1BD339',
        (j * 7919) % 100000, (j * 31) % 1000, (j * 17) % 500, 'business',
-       jsonb_build_object('igId', (9007199254740993 + j)::text),
-       '["instagram_business_basic"]', t, t,
-       now() - ((j * 7919) % 86400) * interval '1 second',
+       jsonb_build_object('igId', (9007199254740993 + j)::text, 'profilePictureExpiresAt',
+         to_char((synced + interval '3 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+       '["instagram_business_basic"]', t, t, synced,
        CASE WHEN j % 1000 = 0 THEN now() + (j % 72) * interval '1 hour'
             ELSE now() + interval '30 days' + ((j * 104729) % 2592000) * interval '1 second' END
      FROM generate_series(0, $1::bigint - 1) AS j,
-       LATERAL (SELECT timestamptz '2025-02-01Z' + j * interval '1 second') AS x(t)
+       LATERAL (SELECT timestamptz '2025-02-01Z' + j * interval '1 second',
+         now() - ((j * 7919) % 86400) * interval '1 second') AS x(t, synced)
      ORDER BY j`,
     [p.accounts, agencyRows, p.agencyAccounts, p.agencyUsers, others],
   );
