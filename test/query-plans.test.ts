@@ -167,6 +167,7 @@ describe('query plans at 40,000 accounts', () => {
 
     // Requests: the list and one account (with the current account), history, metrics, expiring.
     await step('findById', () => accounts.findById(accountId));
+    await step('findByIdWithCurrent', () => accounts.findByIdWithCurrent(accountId, userId));
     await step('findByIdForUpdate', () =>
       handle.db.tx((t) => accounts.findByIdForUpdate(accountId, recording(t as unknown as Db))),
     );

@@ -126,6 +126,14 @@ export interface IClientAccountRepository {
   findByInstagramUserId(instagramUserId: string, tx?: Queryable): Promise<ClientAccount[]>;
   /** Locks the row for the rest of the transaction (serialises syncs and refreshes of one account). */
   findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null>;
+  /**
+   * The account and `userId`'s current account id (as ICurrentAccountRepository.findCurrentId
+   * gives it), in one statement; null when there is no such account.
+   */
+  findByIdWithCurrent(
+    id: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null } | null>;
   recordMetricSnapshot(account: ClientAccount, tx?: Queryable): Promise<void>;
   /**
    * Ids of accounts the periodic sync should visit, most overdue first: active, rate-limited or

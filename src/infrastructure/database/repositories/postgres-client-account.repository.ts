@@ -20,6 +20,7 @@ import {
 import type { IExpiringAccountRepository } from '../../../domain/repositories/expiring-account.repository.interface';
 import { type Db, pgp, type Queryable } from '../database';
 import { PG } from '../database.module';
+import { currentAccountIdSql } from './postgres-current-account.repository';
 
 interface AccountRow {
   id: string;
@@ -73,6 +74,11 @@ const UPDATABLE = new Set<string>(UPDATABLE_ACCOUNT_FIELDS);
 const findById = new PreparedStatement({
   name: 'accounts-find-by-id',
   text: `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1`,
+});
+// GET /instagram/accounts/:id: the account and the caller's current account in one round trip.
+const findByIdWithCurrent = new PreparedStatement({
+  name: 'accounts-find-by-id-with-current',
+  text: `SELECT ${COLUMNS}, ${currentAccountIdSql(2)} AS current_id FROM client_accounts WHERE id = $1`,
 });
 // The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id).
 const listFirstPage = new PreparedStatement({
@@ -300,6 +306,17 @@ export class PostgresClientAccountRepository
   async findById(id: string, tx: Queryable = this.db): Promise<ClientAccount | null> {
     const row = await tx.oneOrNone<AccountRow>(findById, [id]);
     return row ? toAccount(row) : null;
+  }
+
+  async findByIdWithCurrent(
+    id: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null } | null> {
+    const row = await this.db.oneOrNone<AccountRow & { current_id: string | null }>(
+      findByIdWithCurrent,
+      [id, userId],
+    );
+    return row ? { account: toAccount(row), currentId: row.current_id } : null;
   }
 
   async findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null> {

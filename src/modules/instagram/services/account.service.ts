@@ -39,7 +39,7 @@ import {
   type UpdateAccountDto,
 } from '../dto/account.dto';
 import { decodeCursor, encodeCursor, pageSize } from '../dto/pagination';
-import { loadAccount } from './account-access';
+import { ACCOUNT_FORBIDDEN, ACCOUNT_NOT_FOUND, loadAccount } from './account-access';
 import type { AccountJobs, TokenStore, Transactions } from './account-ports';
 import {
   changedFields,
@@ -187,6 +187,17 @@ export class AccountService {
   /** 404 when there is no such account, 403 when it is another user's. */
   async getAccountById(accountId: string, userId: string): Promise<ClientAccount> {
     return loadAccount(this.accounts, accountId, userId);
+  }
+
+  /** As getAccountById, with the caller's current account id read in the same statement. */
+  async getAccountWithCurrent(
+    accountId: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null }> {
+    const found = await this.accounts.findByIdWithCurrent(accountId, userId);
+    if (!found) throw new NotFoundException(ACCOUNT_NOT_FOUND);
+    if (found.account.userId !== userId) throw new ForbiddenException(ACCOUNT_FORBIDDEN);
+    return found;
   }
 
   async listEvents(
