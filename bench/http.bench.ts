@@ -1,50 +1,90 @@
 /**
- * `npm run bench`: the service in its own process (as `npm start` runs it, request logging on),
- * a seeded database, and autocannon driving the hot read paths from this process. Prints a
- * Markdown table of throughput and latency per scenario.
+ * `npm run bench [-- --users N --accounts N --rounds N --duration S]`: the built service
+ * (`NODE_ENV=production`, `LOG_LEVEL=warn`) and the bare baseline (bench/baseline/server.ts) side
+ * by side on one seeded database, driven by autocannon in alternating rounds on the two hot read
+ * routes: the list (`limit=50`) and one account. Prints rps, p50, p99 and peak RSS for both, the
+ * ratios, and the timings of the sweeps' queries at this size. Exits 1 on any non-2xx reply or
+ * when the two servers' bodies differ.
  *
- * BENCH_NODE_ARGS passes flags to the service's node (profiling).
- * Database: BENCH_DATABASE_URL (a server; a scratch database is created on it and dropped), else a
- * throw-away embedded cluster. BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50).
+ * Database: BENCH_DATABASE_URL (a server; one database per seed size is created on it and kept
+ * for the next run), else an embedded cluster kept in DATA_DIR/bench-postgres. The seed is
+ * deterministic and reused when its marker table holds the same parameters.
+ * BENCH_NODE_ARGS: flags for the service's node ("--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * BENCH_CONNECTIONS (50). BENCH_ONLY=service|baseline measures one side (for profiling).
  */
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../src/common/project-root';
-import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
-import { TokenVault } from '../src/infrastructure/crypto/token-vault';
 import { createDatabase } from '../src/infrastructure/database/database';
 import { freePort, startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
 import { migrate } from '../src/infrastructure/database/migrator';
+import { PostgresClientAccountRepository } from '../src/infrastructure/database/repositories/postgres-client-account.repository';
 
 const env = process.env;
-const DURATION = Number(env.BENCH_DURATION ?? 10);
+const { values: args } = parseArgs({
+  options: {
+    users: { type: 'string' },
+    accounts: { type: 'string', default: '300000' },
+    'agency-users': { type: 'string', default: '100' },
+    'agency-accounts': { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    reseed: { type: 'boolean', default: false },
+  },
+});
+const ACCOUNTS = Number(args.accounts);
+// Three accounts a person on average, as at the default 100k users / 300k accounts, so a larger
+// run deepens the indexes without changing what one page holds.
+const USERS = Number(args.users ?? Math.max(1, Math.round(ACCOUNTS / 3)));
+const AGENCY_ACCOUNTS = Number(args['agency-accounts']);
+// Agencies hold at most a sixth of the accounts (a 10k run has 3 agencies, not 100).
+const AGENCY_USERS = Math.min(
+  Number(args['agency-users']),
+  Math.floor(ACCOUNTS / 6 / AGENCY_ACCOUNTS),
+  Math.max(0, USERS - 1),
+);
+const ROUNDS = Number(args.rounds);
+const DURATION = Number(args.duration);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 50);
-const USERS = 1_000;
-const ACCOUNTS_PER_USER = 20;
-const HEAVY_ACCOUNTS = 1_000;
+const ONLY = env.BENCH_ONLY as 'service' | 'baseline' | undefined;
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
-const TOKEN_KEY = generateKeyringEntry(1);
-const SYNC_ACCOUNTS = 200;
-const EMULATOR_APP_ID = '990000000000777';
-const EMULATOR_APP_SECRET = 'bench-emulator-secret';
+/** Fixed, so a kept seed's tokens still decrypt (the service checks a sample at boot). */
+const TOKEN_KEY = `v1:${createHash('sha256').update('ssell-bench-token-key').digest('base64')}`;
+/** Bump when the seed's shape changes: a kept database of the old shape is seeded again. */
+const SEED_VERSION = 3;
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await fetch(url).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer within 30 s`);
+for (const [name, value] of Object.entries({ USERS, ACCOUNTS, ROUNDS, DURATION })) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+}
+if (ACCOUNTS - AGENCY_USERS * AGENCY_ACCOUNTS < USERS - AGENCY_USERS) {
+  throw new Error('--accounts must give every user at least one account');
+}
+
+/** The same uuid PostgreSQL's md5(text)::uuid gives, so the seed's ids are known here. */
+function md5Uuid(text: string): string {
+  const h = createHash('md5').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+const userId = (i: number) => md5Uuid(`bench-user-${i}`);
+const accountId = (j: number) => md5Uuid(`bench-account-${j}`);
+
+/** Deterministic picks (mulberry32), so two runs send the same requests. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -57,302 +97,426 @@ async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Pr
   }
 }
 
-async function seed(
-  url: string,
-): Promise<{ userIds: string[]; heavyUserId: string; accountIds: string[] }> {
-  return withClient(url, async (c) => {
-    await c.query(
-      `INSERT INTO users (email, name, password_hash)
-      SELECT 'bench' || i || '@example.com', 'Bench ' || i, 'scrypt$ln=15,r=8,p=1$AA==$AA=='
-      FROM generate_series(1, $1) AS i`,
-      [USERS + 1],
-    );
-    const users = (await c.query<{ id: string }>('SELECT id FROM users ORDER BY email')).rows.map(
-      (r) => r.id,
-    );
-    const heavyUserId = users.pop()!;
-    await c.query(
-      `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, display_name,
-         profile_picture_url, follower_count, following_count, media_count, account_type, metadata,
-         permissions, token_expires_at, last_sync_at)
-       SELECT u.id, 'instagram', (17841400000000000 + row_number() OVER ())::text,
-         'shop_' || row_number() OVER (), 'Shop ' || row_number() OVER (),
-         'https://scontent.cdninstagram.com/v/t51.2885-19/' || row_number() OVER () || '_n.jpg?oe=6A1BD339',
-         (random() * 100000)::int, (random() * 1000)::int, (random() * 500)::int, 'business',
-         jsonb_build_object('igId', (9007199254740993 + row_number() OVER ())::text),
-         '["instagram_business_basic"]', NOW() + interval '50 days', NOW()
-       FROM unnest($1::uuid[]) AS u(id), generate_series(1, $2)`,
-      [users, ACCOUNTS_PER_USER],
-    );
-    await c.query(
-      `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, account_type, token_expires_at)
-       SELECT $1, 'instagram', (17841500000000000 + i)::text, 'heavy_' || i, 'creator', NOW() + interval '50 days'
-       FROM generate_series(1, $2) AS i`,
-      [heavyUserId, HEAVY_ACCOUNTS],
-    );
-    await c.query('ANALYZE');
-    const accountIds = (
-      await c.query<{ id: string }>(
-        'SELECT id FROM client_accounts WHERE user_id = ANY($1) LIMIT 5000',
-        [users],
-      )
-    ).rows.map((r) => r.id);
-    return { userIds: users, heavyUserId, accountIds };
-  });
+interface SeedParams {
+  version: number;
+  users: number;
+  accounts: number;
+  agencyUsers: number;
+  agencyAccounts: number;
 }
 
 /**
- * Accounts whose tokens the emulator really issued, stored through the vault as the service stores
- * them, so a sync does the whole Instagram path: read and decrypt the token, call the emulator
- * over HTTP, write the account, its snapshot and its events in one transaction.
+ * Users 1..A are the agencies (AGENCY_ACCOUNTS each), accounts 0..A*M-1 theirs; the rest go round
+ * the other users. Accounts are created a second apart, synced within the last day (their picture
+ * links good for three days from then, as Instagram's are), and hold
+ * tokens expiring in 30 to 60 days (the refresh window keeps them there), but one in a thousand
+ * within three days: what the expiry and refresh sweeps look for. Each account has its token row
+ * (placeholder ciphertext: nothing here decrypts it).
  */
-async function seedSyncAccounts(
-  databaseUrl: string,
-  emulatorUrl: string,
-  userId: string,
-): Promise<string[]> {
-  const control = async (path: string, body: object) => {
-    const res = await fetch(`${emulatorUrl}/__control${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`emulator ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as Record<string, Record<string, string> | string>;
-  };
-  const handle = createDatabase(databaseUrl, 4, () => undefined);
-  const vault = new TokenVault(handle.db, TokenCipher.fromKeyString(TOKEN_KEY));
-  const ids: string[] = [];
-  try {
-    for (let i = 1; i <= SYNC_ACCOUNTS; i++) {
-      const { account } = (await control('/accounts', {
-        username: `bench.sync.${i}`,
-        name: `Bench Sync ${i}`,
-        accountType: 'Business',
-        followersCount: 1000 + i,
-      })) as { account: Record<string, string> };
-      const token = (await control(`/accounts/${account.userId}/tokens`, {
-        kind: 'long',
-      })) as Record<string, string>;
-      const row = await handle.db.one<{ id: string }>(
-        `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, account_type, token_expires_at)
-         VALUES ($1, 'instagram', $2, $3, 'business', $4) RETURNING id`,
-        [userId, account.userId, account.username, token.expiresAt],
-      );
-      await vault.store(row.id, {
-        accessToken: token.accessToken!,
-        tokenType: 'long_lived',
-        issuedAt: new Date(token.issuedAt!),
-        expiresAt: new Date(token.expiresAt!),
-        scopes: ['instagram_business_basic'],
-      });
-      ids.push(row.id);
+async function seed(c: pg.Client, p: SeedParams): Promise<void> {
+  const agencyRows = p.agencyUsers * p.agencyAccounts;
+  const others = p.users - p.agencyUsers;
+  await c.query(`TRUNCATE users, client_accounts, account_tokens CASCADE`);
+  await c.query(
+    `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+     SELECT md5('bench-user-' || i)::uuid, 'bench' || i || '@example.com', 'Bench ' || i,
+       'scrypt$ln=15,r=8,p=1$AA==$AA==', t, t
+     FROM generate_series(1, $1::int) AS i, LATERAL (SELECT timestamptz '2025-01-01Z' + i * interval '1 second') AS x(t)`,
+    [p.users],
+  );
+  await c.query(
+    `INSERT INTO client_accounts (id, user_id, platform, platform_account_id, username, display_name,
+       profile_picture_url, follower_count, following_count, media_count, account_type, metadata,
+       permissions, created_at, updated_at, last_sync_at, token_expires_at)
+     SELECT md5('bench-account-' || j)::uuid,
+       md5('bench-user-' || CASE WHEN j < $2::int THEN 1 + j / $3::int ELSE $4::int + 1 + (j - $2::int) % $5::int END)::uuid,
+       'instagram', (17841400000000000 + j)::text, 'shop_' || j, 'Shop ' || j,
+       'https://scontent.cdninstagram.com/v/t51.2885-19/' || j || '_n.jpg?oe=6A1BD339',
+       (j * 7919) % 100000, (j * 31) % 1000, (j * 17) % 500, 'business',
+       jsonb_build_object('igId', (9007199254740993 + j)::text, 'profilePictureExpiresAt',
+         to_char((synced + interval '3 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+       '["instagram_business_basic"]', t, t, synced,
+       CASE WHEN j % 1000 = 0 THEN now() + (j % 72) * interval '1 hour'
+            ELSE now() + interval '30 days' + ((j * 104729) % 2592000) * interval '1 second' END
+     FROM generate_series(0, $1::bigint - 1) AS j,
+       LATERAL (SELECT timestamptz '2025-02-01Z' + j * interval '1 second',
+         now() - ((j * 7919) % 86400) * interval '1 second') AS x(t, synced)
+     ORDER BY j`,
+    [p.accounts, agencyRows, p.agencyAccounts, p.agencyUsers, others],
+  );
+  // Sealed for real, as the vault seals them: the service's boot check decrypts a sample.
+  const cipher = TokenCipher.fromKeyString(TOKEN_KEY);
+  const BATCH = 20_000;
+  for (let from = 0; from < p.accounts; from += BATCH) {
+    const ids: string[] = [];
+    const sealed: [Buffer[], Buffer[], Buffer[]] = [[], [], []];
+    for (let j = from; j < Math.min(p.accounts, from + BATCH); j++) {
+      const id = accountId(j);
+      const s = cipher.encrypt(`IGAAbench${j}`, id);
+      ids.push(id);
+      sealed[0].push(s.ciphertext);
+      sealed[1].push(s.iv);
+      sealed[2].push(s.authTag);
     }
-  } finally {
-    await handle.close();
+    await c.query(
+      `INSERT INTO account_tokens (account_id, ciphertext, iv, auth_tag, key_version, token_type,
+         issued_at, expires_at, scopes)
+       SELECT t.id, t.ciphertext, t.iv, t.tag, 1, 'long_lived', a.token_expires_at - interval '60 days',
+         a.token_expires_at, '["instagram_business_basic"]'
+       FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[]) AS t(id, ciphertext, iv, tag)
+       JOIN client_accounts a ON a.id = t.id`,
+      [ids, ...sealed],
+    );
   }
-  return ids;
+  // Sets the visibility map too, so the count reads the user index alone.
+  await c.query('VACUUM ANALYZE');
 }
 
-interface Scenario {
+async function prepareDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
+  let serverUrl = env.BENCH_DATABASE_URL;
+  let stop = async () => undefined as void;
+  if (!serverUrl) {
+    const embedded = await startEmbeddedPostgres({
+      dataDir: join(env.DATA_DIR ?? join(projectRoot(), '.data'), 'bench-postgres'),
+      port: await freePort(),
+      persistent: true,
+      log: () => undefined,
+    });
+    serverUrl = embedded.url;
+    stop = () => embedded.stop();
+  }
+  const params: SeedParams = {
+    version: SEED_VERSION,
+    users: USERS,
+    accounts: ACCOUNTS,
+    agencyUsers: AGENCY_USERS,
+    agencyAccounts: AGENCY_ACCOUNTS,
+  };
+  const dbName = `ssell_bench_u${USERS}_a${ACCOUNTS}`;
+  const exists = await withClient(serverUrl, async (c) => {
+    const found = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
+    if (found.rowCount === 0) await c.query(`CREATE DATABASE ${dbName}`);
+    return found.rowCount !== 0;
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+  await migrate(databaseUrl, { info: () => undefined });
+  await withClient(databaseUrl, async (c) => {
+    await c.query('CREATE TABLE IF NOT EXISTS bench_seed (params jsonb NOT NULL)');
+    const marker = await c.query<{ params: SeedParams }>('SELECT params FROM bench_seed');
+    const same =
+      exists &&
+      !args.reseed &&
+      marker.rows.length === 1 &&
+      JSON.stringify(marker.rows[0]!.params) === JSON.stringify(params);
+    if (same) {
+      console.log(`reusing the seed in ${dbName}`);
+      // New migrations (indexes) may have arrived since the seed.
+      await c.query('ANALYZE');
+      return;
+    }
+    const started = Date.now();
+    await c.query('DELETE FROM bench_seed');
+    await seed(c, params);
+    await c.query('INSERT INTO bench_seed (params) VALUES ($1)', [JSON.stringify(params)]);
+    console.log(
+      `seeded ${dbName}: ${USERS.toLocaleString('en')} users, ${ACCOUNTS.toLocaleString('en')} accounts (${AGENCY_USERS} agencies of ${AGENCY_ACCOUNTS}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+  });
+  return { url: databaseUrl, stop };
+}
+
+async function waitFor(url: string, proc: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null) throw new Error(`${url}: the process exited (${proc.exitCode})`);
+    const ok = await fetch(url).then(
+      (r) => r.status < 500,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within 30 s`);
+}
+
+/** Peak resident set of a process so far (kB), from /proc. */
+function peakRssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmHWM:\s+(\d+) kB/.exec(status);
+  return kb ? Number(kb[1]) / 1024 : NaN;
+}
+
+interface Server {
+  name: 'service' | 'baseline';
+  base: string;
+  proc: ChildProcess;
+}
+
+async function startServers(databaseUrl: string): Promise<Server[]> {
+  const servers: Server[] = [];
+  const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  if (ONLY !== 'baseline') {
+    const port = await freePort();
+    const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot(), 'dist/src/main.js')], {
+      env: {
+        ...env,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: databaseUrl,
+        JWT_SECRET,
+        TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
+        // Production needs app credentials; nothing here calls Instagram (no jobs run).
+        INSTAGRAM_APP_ID: '990000000000777',
+        INSTAGRAM_APP_SECRET: 'bench-app-secret',
+        JOBS_ENABLED: 'false',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    servers.push({ name: 'service', base: `http://127.0.0.1:${port}`, proc });
+  }
+  if (ONLY !== 'service') {
+    const port = await freePort();
+    const proc = spawn(process.execPath, [join(projectRoot(), 'dist/bench/baseline/server.js')], {
+      env: { ...env, PORT: String(port), DATABASE_URL: databaseUrl, JWT_SECRET },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    servers.push({ name: 'baseline', base: `http://127.0.0.1:${port}`, proc });
+  }
+  for (const s of servers) {
+    await waitFor(`${s.base}/instagram/accounts`, s.proc);
+  }
+  return servers;
+}
+
+interface Route {
   name: string;
-  method?: 'GET' | 'POST';
-  requests: () => { path: string; headers: Record<string, string> };
+  next: () => { path: string; token: string };
 }
 
-async function run(base: string, scenario: Scenario): Promise<string> {
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  bad: number;
+}
+
+async function measure(server: Server, route: Route, duration: number): Promise<Round> {
   const result = await autocannon({
-    url: base,
+    url: server.base,
     connections: CONNECTIONS,
-    duration: DURATION,
+    duration,
     requests: [
       {
         setupRequest: (request) => {
-          const { path, headers } = scenario.requests();
+          const { path, token } = route.next();
           return {
             ...request,
-            method: scenario.method ?? 'GET',
+            method: 'GET',
             path,
-            headers: { ...request.headers, ...headers },
+            headers: { ...request.headers, authorization: `Bearer ${token}` },
           };
         },
       },
     ],
   });
-  const non2xx = result.non2xx + result.errors + result.timeouts;
-  return `| ${scenario.name} | ${Math.round(result.requests.average).toLocaleString('en')} | ${result.latency.p50} | ${result.latency.p97_5} | ${result.latency.p99} | ${non2xx} |`;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    bad: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** The sweeps' and the expiry queries at this size, through the repositories themselves. */
+async function timeSweepQueries(databaseUrl: string): Promise<string[]> {
+  const handle = createDatabase(databaseUrl, 2, () => undefined, { name: 'ssell-bench-sweeps' });
+  const accounts = new PostgresClientAccountRepository(handle.db);
+  const queries: Array<[string, () => Promise<{ length: number } | unknown[]>]> = [
+    ['findExpiringSoon(72 h)', () => accounts.findExpiringSoon(72)],
+    [
+      'findRefreshable (refresh sweep, 30 days, 1,000)',
+      () => accounts.findRefreshable(30 * 24, 1000, { revisitWithinHours: 14 * 24 }),
+    ],
+    [
+      'findDueForSync (sync sweep, 5,000)',
+      () =>
+        accounts.findDueForSync({
+          staleHours: 24,
+          pictureWithinHours: 24,
+          pictureMinGapHours: 6,
+          limit: 5000,
+        }),
+    ],
+  ];
+  const lines: string[] = [];
+  try {
+    for (const [name, run] of queries) {
+      const times: number[] = [];
+      let rows = 0;
+      for (let i = 0; i < 3; i++) {
+        const started = process.hrtime.bigint();
+        const result = await run();
+        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+        rows = Array.isArray(result) ? result.length : 0;
+      }
+      lines.push(`| ${name} | ${rows.toLocaleString('en')} | ${median(times).toFixed(1)} |`);
+    }
+  } finally {
+    await handle.close();
+  }
+  return lines;
 }
 
 async function main(): Promise<void> {
-  let serverUrl = env.BENCH_DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let dataDir: string | undefined;
-  if (!serverUrl) {
-    dataDir = mkdtempSync(join(tmpdir(), 'ssell-bench-'));
-    chmodSync(dataDir, 0o755);
-    const embedded = await startEmbeddedPostgres({
-      dataDir,
-      port: await freePort(),
-      persistent: false,
-      log: () => undefined,
-    });
-    serverUrl = embedded.url;
-    stopEmbedded = () => embedded.stop();
-  }
-  const dbName = `ssell_bench_${Date.now().toString(36)}`;
-  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const databaseUrl = url.toString();
-  let child: ReturnType<typeof spawn> | undefined;
-  let emulator: ReturnType<typeof spawn> | undefined;
+  const database = await prepareDatabase();
+  let servers: Server[] = [];
+  let failed = false;
   try {
-    await migrate(databaseUrl, { info: () => undefined });
-    const started = Date.now();
-    const { userIds, heavyUserId, accountIds } = await seed(databaseUrl);
-    console.log(
-      `seeded ${USERS} users x ${ACCOUNTS_PER_USER} accounts + one user with ${HEAVY_ACCOUNTS} in ${Date.now() - started} ms`,
-    );
-
-    const emulatorPort = await freePort();
-    emulator = spawn(process.execPath, [join(projectRoot(), 'dist/emulator/main.js')], {
-      env: {
-        ...env,
-        NODE_ENV: 'development',
-        EMULATOR_PORT: String(emulatorPort),
-        EMULATOR_APP_ID,
-        EMULATOR_APP_SECRET,
-        EMULATOR_REQUIRE_APPSECRET_PROOF: 'true',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-    await waitFor(`${emulatorUrl}/__control/state`);
-    const syncAccountIds = await seedSyncAccounts(databaseUrl, emulatorUrl, heavyUserId);
-
-    const port = await freePort();
-    // BENCH_NODE_ARGS: flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    child = spawn(process.execPath, [...nodeArgs, join(projectRoot(), 'dist/src/main.js')], {
-      env: {
-        ...env,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        DATABASE_URL: databaseUrl,
-        JWT_SECRET,
-        TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
-        INSTAGRAM_APP_ID: EMULATOR_APP_ID,
-        INSTAGRAM_APP_SECRET: EMULATOR_APP_SECRET,
-        INSTAGRAM_OAUTH_URL: emulatorUrl,
-        INSTAGRAM_API_URL: emulatorUrl,
-        INSTAGRAM_GRAPH_API_URL: `${emulatorUrl}/v25.0`,
-        JOBS_ENABLED: 'false',
-        LOG_LEVEL: 'info',
-        DATABASE_POOL_SIZE: '20',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 200; i++) {
-      const ok = await fetch(`${base}/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const sweepLines = await timeSweepQueries(database.url);
+    servers = await startServers(database.url);
 
     const jwt = new JwtService({ secret: JWT_SECRET });
-    const tokens = userIds.map((id) =>
-      jwt.sign({ sub: id, sid: randomUUID() }, { expiresIn: 3600 }),
-    );
-    const heavyToken = jwt.sign({ sub: heavyUserId, sid: randomUUID() }, { expiresIn: 3600 });
-    const ownerOf = new Map<string, string>();
-    await withClient(databaseUrl, async (c) => {
-      const rows = (
-        await c.query<{ id: string; user_id: string }>(
-          'SELECT id, user_id FROM client_accounts WHERE id = ANY($1)',
-          [accountIds],
-        )
-      ).rows;
-      for (const r of rows) ownerOf.set(r.id, r.user_id);
+    const random = prng(11);
+    const pickUser = () => 1 + Math.floor(random() * USERS);
+    const tokenOf = new Map<number, string>();
+    const token = (i: number) => {
+      let t = tokenOf.get(i);
+      if (!t) {
+        t = jwt.sign({ sub: userId(i), sid: randomUUID() }, { expiresIn: 3600 });
+        tokenOf.set(i, t);
+      }
+      return t;
+    };
+    // 10,000 users and 10,000 accounts (with their owners' tokens), rotating.
+    const listUsers = Array.from({ length: 10_000 }, pickUser);
+    const sample = Array.from({ length: 10_000 }, () => Math.floor(random() * ACCOUNTS));
+    const owners = await withClient(database.url, async (c) => {
+      const rows = await c.query<{ id: string; user_id: string }>(
+        'SELECT id, user_id FROM client_accounts WHERE id = ANY($1::uuid[])',
+        [sample.map(accountId)],
+      );
+      return new Map(rows.rows.map((r) => [r.id, r.user_id]));
     });
-    const tokenOf = new Map(userIds.map((id, i) => [id, tokens[i]!]));
-    const pick = <T>(list: T[]): T => list[Math.floor(Math.random() * list.length)]!;
-    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-    const page1 = await fetch(`${base}/instagram/accounts?limit=20`, {
-      headers: bearer(heavyToken),
-    }).then((r) => r.json() as Promise<{ nextCursor: string }>);
-    const cursors: string[] = [];
-    let cursor: string | null = page1.nextCursor;
-    while (cursor && cursors.length < 40) {
-      cursors.push(cursor);
-      const next = (await fetch(
-        `${base}/instagram/accounts?limit=20&cursor=${encodeURIComponent(cursor)}`,
-        { headers: bearer(heavyToken) },
-      ).then((r) => r.json())) as { nextCursor: string | null };
-      cursor = next.nextCursor;
-    }
-
-    const scenarios: Scenario[] = [
+    const userIndex = new Map<string, number>();
+    for (let i = 1; i <= USERS; i++) userIndex.set(userId(i), i);
+    const byId = sample.map((j) => {
+      const id = accountId(j);
+      return { id, token: token(userIndex.get(owners.get(id)!)!) };
+    });
+    let li = 0;
+    let ai = 0;
+    const routes: Route[] = [
       {
-        name: 'GET /health/live (baseline)',
-        requests: () => ({ path: '/health/live', headers: {} }),
-      },
-      {
-        name: 'GET /auth/me (Bearer)',
-        requests: () => ({ path: '/auth/me', headers: bearer(pick(tokens)) }),
-      },
-      {
-        name: 'GET /instagram/accounts (20 of 20, 1,000 users)',
-        requests: () => ({ path: '/instagram/accounts', headers: bearer(pick(tokens)) }),
-      },
-      {
-        name: 'GET /instagram/accounts?cursor (deep pages of 1,000)',
-        requests: () => ({
-          path: `/instagram/accounts?limit=20&cursor=${encodeURIComponent(pick(cursors))}`,
-          headers: bearer(heavyToken),
+        name: 'GET /instagram/accounts?limit=50',
+        next: () => ({
+          path: '/instagram/accounts?limit=50',
+          token: token(listUsers[li++ % listUsers.length]!),
         }),
       },
       {
         name: 'GET /instagram/accounts/:id',
-        requests: () => {
-          const id = pick(accountIds);
-          return {
-            path: `/instagram/accounts/${id}`,
-            headers: bearer(tokenOf.get(ownerOf.get(id)!)!),
-          };
+        next: () => {
+          const pick = byId[ai++ % byId.length]!;
+          return { path: `/instagram/accounts/${pick.id}`, token: pick.token };
         },
       },
-      {
-        name: `POST /instagram/accounts/:id/sync (emulator over HTTP, ${SYNC_ACCOUNTS} accounts)`,
-        method: 'POST',
-        requests: () => ({
-          path: `/instagram/accounts/${pick(syncAccountIds)}/sync`,
-          headers: bearer(heavyToken),
-        }),
-      },
     ];
+
+    // The same bytes from both, before anything is measured.
+    if (servers.length === 2) {
+      for (let k = 0; k < 20; k++) {
+        for (const route of routes) {
+          const { path, token: t } = route.next();
+          const [a, b] = await Promise.all(
+            servers.map((s) =>
+              fetch(`${s.base}${path}`, { headers: { authorization: `Bearer ${t}` } }).then(
+                async (r) => `${r.status} ${await r.text()}`,
+              ),
+            ),
+          );
+          if (a !== b) {
+            throw new Error(`the bodies differ for ${path}:\nservice  ${a}\nbaseline ${b}`);
+          }
+        }
+      }
+      console.log('both servers answer the same bytes (40 requests compared)');
+    }
+
+    const results = new Map<string, Round[]>();
+    const key = (s: Server, r: Route) => `${s.name} ${r.name}`;
     console.log(
-      `\n${CONNECTIONS} connections, ${DURATION} s each, service in its own process (NODE_ENV=production, request logs on)\n`,
+      `\n${CONNECTIONS} connections; per route: a 3 s warm-up each, then ${ROUNDS} rounds of ${DURATION} s each, alternating\n`,
     );
-    console.log('| scenario | req/s | p50 ms | p97.5 ms | p99 ms | errors + non-2xx |');
-    console.log('|---|---:|---:|---:|---:|---:|');
-    for (const scenario of scenarios) console.log(await run(base, scenario));
+    for (const route of routes) {
+      for (const s of servers) await measure(s, route, 3);
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 === 0 ? servers : [...servers].reverse();
+        for (const s of order) {
+          const round = await measure(s, route, DURATION);
+          const list = results.get(key(s, route)) ?? [];
+          list.push(round);
+          results.set(key(s, route), list);
+          console.log(
+            `  ${route.name} round ${r + 1} ${s.name}: ${Math.round(round.rps)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms${round.bad ? `, ${round.bad} non-2xx/errors` : ''}`,
+          );
+          if (round.bad) failed = true;
+        }
+      }
+    }
+
+    const rss = new Map(servers.map((s) => [s.name, peakRssMb(s.proc.pid)]));
+    const fmt = (n: number) => Math.round(n).toLocaleString('en');
+    console.log(
+      `\n${USERS.toLocaleString('en')} users, ${ACCOUNTS.toLocaleString('en')} accounts; rps: mean of the rounds, p50 and p99: median of the rounds (ms)\n`,
+    );
+    console.log(
+      '| route | service req/s | baseline req/s | ratio | service p50 | baseline p50 | service p99 | baseline p99 | ratio |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const route of routes) {
+      const of = (name: string) => results.get(`${name} ${route.name}`) ?? [];
+      const stat = (name: string) => {
+        const rounds = of(name);
+        return {
+          rps: rounds.reduce((t, x) => t + x.rps, 0) / Math.max(1, rounds.length),
+          p50: median(rounds.map((x) => x.p50)),
+          p99: median(rounds.map((x) => x.p99)),
+        };
+      };
+      const s = stat('service');
+      const b = stat('baseline');
+      console.log(
+        `| ${route.name} | ${fmt(s.rps)} | ${fmt(b.rps)} | ${(s.rps / b.rps).toFixed(2)}× | ${s.p50} | ${b.p50} | ${s.p99} | ${b.p99} | ${(s.p99 / b.p99).toFixed(2)}× |`,
+      );
+    }
+    console.log(
+      `\npeak RSS: service ${fmt(rss.get('service') ?? NaN)} MB, baseline ${fmt(rss.get('baseline') ?? NaN)} MB`,
+    );
+    console.log('\n| sweep query (repository method) | rows | ms (median of 3) |');
+    console.log('|---|---:|---:|');
+    for (const line of sweepLines) console.log(line);
+    if (failed) console.error('\nFAILED: some replies were not 2xx');
   } finally {
-    for (const proc of [child, emulator]) {
-      if (proc && proc.exitCode === null) {
+    for (const { proc } of servers) {
+      if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.on('exit', r));
         proc.kill('SIGTERM');
         await exited;
       }
     }
-    await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
-    if (stopEmbedded) await stopEmbedded();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await database.stop();
   }
+  if (failed) process.exit(1);
 }
 
 main().catch((error: unknown) => {

@@ -3,16 +3,16 @@ import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import fastifyCookie from '@fastify/cookie';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
-import { ValidationPipe } from '@nestjs/common';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { AppModule, type AppDependencies } from './app.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { registerAccessLog } from './common/logging/access-log';
+import { PinoNestLogger } from './common/logging/nest-logger';
+import { FastValidationPipe } from './common/pipes/validation.pipe';
 import { renderErrorPage } from './common/filters/framework-errors';
 import { allowedOriginsOf, crossSiteRefusal } from './common/http/cross-site';
 import { frameworkErrorHandler } from './common/http/framework-errors';
@@ -23,7 +23,11 @@ import {
   MAX_JSON_DEPTH,
   NulCharacterException,
 } from './common/http/request-limits';
-import { isDocsPath, securityHeaders } from './common/http/security-headers';
+import {
+  isDocsPath,
+  precomputedSecurityHeaders,
+  securityHeaders,
+} from './common/http/security-headers';
 import { projectRoot } from './common/project-root';
 import { SESSION_COOKIE } from './common/auth/session-token';
 import { databaseErrorMapper } from './infrastructure/database/database-error.mapper';
@@ -77,21 +81,29 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     // the body.
     bodyParser: false,
   });
-  app.useLogger(app.get(PinoNestLogger));
+  app.useLogger(new PinoNestLogger(deps.logger));
   app.flushLogs();
   const fastify = app.getHttpAdapter().getInstance();
+  registerAccessLog(fastify, deps.logger);
   registerBodyParsers(fastify);
 
   await app.register(fastifyCookie);
-  // Swagger UI's routes get the policy with inline scripts; registered before helmet's own
-  // onRoute hook, which reads the route option.
-  const docsHeaders = securityHeaders(config.isProduction, { docs: true });
+  // Swagger UI's routes get the policy with inline scripts, every other reply (404s and static
+  // files included) the strict one: both header sets are computed once at start.
+  const apiHeaders = precomputedSecurityHeaders(
+    securityHeaders(config.isProduction, { docs: false }),
+  );
+  const docsHeaders = precomputedSecurityHeaders(
+    securityHeaders(config.isProduction, { docs: true }),
+  );
   fastify.addHook('onRoute', (route) => {
-    if (isDocsPath(route.url)) route.helmet = docsHeaders;
+    if (isDocsPath(route.url)) route.config = { ...route.config, docsHeaders: true };
   });
-  await app.register(fastifyHelmet, securityHeaders(config.isProduction, { docs: false }));
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const config = request.routeOptions.config as { docsHeaders?: boolean } | undefined;
+    void reply.headers(config?.docsHeaders ? docsHeaders : apiHeaders);
     void reply.header('x-request-id', request.id);
+    done();
   });
   const allowedOrigins = allowedOriginsOf(config.publicUrl, config.corsOrigins);
   fastify.addHook('onRequest', async (request) => {
@@ -119,7 +131,7 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     app.enableCors({ origin: config.corsOrigins, credentials: true });
   }
   app.useGlobalPipes(
-    new ValidationPipe({
+    new FastValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,
       transform: true,

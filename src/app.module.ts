@@ -1,10 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { type Clock, ClockModule } from './common/clock/clock';
 import { LoggingModule } from './common/logging/logging.module';
-import { isQuietReply } from './common/logging/quiet-replies';
-import { redactUrl } from './common/logging/redact';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config';
@@ -37,37 +34,6 @@ export class AppModule {
         LoggingModule.forRoot(deps.logger),
         ClockModule.forRoot(deps.clock),
         DatabaseModule.forRoot(deps.database),
-        LoggerModule.forRoot({
-          pinoHttp: {
-            logger: deps.logger,
-            // Fastify assigned the id (from X-Request-Id or a new UUID) before middleware runs.
-            genReqId: (req) => (req as { id?: string }).id ?? '',
-            customLogLevel: (_req, res, err) =>
-              isQuietReply(res)
-                ? 'silent'
-                : err || res.statusCode >= 500
-                  ? 'error'
-                  : res.statusCode >= 400
-                    ? 'warn'
-                    : 'info',
-            // For a 5xx pino-http invents an Error ("failed with status code 502") and logs its
-            // stack, which points into pino-http. The error filter logs the real cause (with its
-            // stack for a 500), so the access line keeps only the request and the status.
-            customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
-              const { err: _invented, ...rest } = value;
-              return rest;
-            },
-            autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health/') },
-            serializers: {
-              req: (req: { id?: unknown; method?: string; url?: string }) => ({
-                id: req.id,
-                method: req.method,
-                url: req.url === undefined ? undefined : redactUrl(req.url),
-              }),
-              res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-            },
-          },
-        }),
         RateLimitModule,
         CryptoModule,
         JobsModule,

@@ -134,6 +134,18 @@ export class FakeAccountRepository implements IClientAccountRepository {
           : null,
     };
   }
+  /** The fake knows no current account: the services' specs never ask it for one. */
+  async findByIdWithCurrent(id: string, _userId: string) {
+    const account = await this.findById(id);
+    return account ? { account, currentId: null } : null;
+  }
+  async listPageWithTotal(userId: string, limit: number, after: AccountPageCursor | null) {
+    const [page, total] = await Promise.all([
+      this.listPageByUserId(userId, limit, after),
+      this.countByUserId(userId),
+    ]);
+    return { ...page, total };
+  }
   async upsertConnected(input: ConnectAccountInput, tx?: unknown): Promise<ConnectOutcome> {
     this.txSeen.push(tx);
     const existing = [...this.rows.values()].find(

@@ -5,12 +5,14 @@ import {
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
 import {
   type ISessionRepository,
   SESSION_REPOSITORY,
 } from '../../domain/repositories/session.repository.interface';
 import { MAX_JWT_TTL_SECONDS } from '../../config/env.schema';
+import type { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
+import { verifyHs256 } from '../auth/hs256';
 import { SESSION_COOKIE, hashSessionToken, isWellFormedSessionToken } from '../auth/session-token';
 import type { AuthenticatedRequest } from '../decorators/session.decorator';
 import { REVOKED_SESSIONS, type RevokedSessions } from './revoked-sessions';
@@ -28,11 +30,15 @@ const CLOCK_SKEW_SECONDS = 60;
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
+  private readonly jwtKey: Buffer;
+
   constructor(
-    private readonly jwt: JwtService,
+    @Inject(APP_CONFIG) config: AppConfig,
     @Inject(SESSION_REPOSITORY) private readonly sessions: ISessionRepository,
     @Inject(REVOKED_SESSIONS) private readonly revoked: RevokedSessions,
-  ) {}
+  ) {
+    this.jwtKey = Buffer.from(config.auth.jwtSecret, 'utf8');
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
@@ -40,7 +46,7 @@ export class SessionGuard implements CanActivate {
     if (header !== undefined) {
       const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(header.trim());
       if (!match) throw new UnauthorizedException('Malformed Authorization header');
-      request.auth = await this.verifyJwt(match[1]!);
+      request.auth = this.verifyJwt(match[1]!);
       return true;
     }
     const cookie = request.cookies?.[SESSION_COOKIE];
@@ -54,18 +60,16 @@ export class SessionGuard implements CanActivate {
     throw new UnauthorizedException('Authentication required');
   }
 
-  private async verifyJwt(token: string): Promise<AuthenticatedRequest['auth']> {
-    let claims: { sub?: unknown; sid?: unknown; exp?: unknown };
-    try {
-      // Pinning the algorithm rejects `alg: none`, RS/ES tokens and HS384/512 alike.
-      claims = await this.jwt.verifyAsync<{ sub?: unknown; sid?: unknown; exp?: unknown }>(token, {
-        algorithms: ['HS256'],
-      });
-    } catch {
-      throw new UnauthorizedException('Invalid or expired access token');
-    }
-    // jsonwebtoken accepts a token without `exp` as never expiring, and one minted with a longer
-    // life before the cap; a token must name its session, or no sign-out could end it.
+  private verifyJwt(token: string): AuthenticatedRequest['auth'] {
+    // HS256 only: `alg: none`, RS/ES tokens and HS384/512 are refused alike.
+    const claims = verifyHs256(token, this.jwtKey) as {
+      sub?: unknown;
+      sid?: unknown;
+      exp?: unknown;
+    } | null;
+    if (!claims) throw new UnauthorizedException('Invalid or expired access token');
+    // A token without `exp` would never expire, and one minted with a longer life before the
+    // cap would outlive it; a token must name its session, or no sign-out could end it.
     const nowSeconds = Date.now() / 1000;
     if (
       typeof claims.sub !== 'string' ||

@@ -111,6 +111,12 @@ export interface IClientAccountRepository {
     limit: number,
     after: AccountPageCursor | null,
   ): Promise<AccountPage>;
+  /** The same page and the user's count of accounts, in one statement (the list's hot path). */
+  listPageWithTotal(
+    userId: string,
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage & { total: number }>;
   /**
    * One statement: insert, or re-activate the caller's own existing row with the new profile.
    * An account connected by another user is left untouched (`owned_by_other`).
@@ -120,6 +126,14 @@ export interface IClientAccountRepository {
   findByInstagramUserId(instagramUserId: string, tx?: Queryable): Promise<ClientAccount[]>;
   /** Locks the row for the rest of the transaction (serialises syncs and refreshes of one account). */
   findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null>;
+  /**
+   * The account and `userId`'s current account id (as ICurrentAccountRepository.findCurrentId
+   * gives it), in one statement; null when there is no such account.
+   */
+  findByIdWithCurrent(
+    id: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null } | null>;
   recordMetricSnapshot(account: ClientAccount, tx?: Queryable): Promise<void>;
   /**
    * Ids of accounts the periodic sync should visit, most overdue first: active, rate-limited or

@@ -20,6 +20,7 @@ import {
 import type { IExpiringAccountRepository } from '../../../domain/repositories/expiring-account.repository.interface';
 import { type Db, pgp, type Queryable } from '../database';
 import { PG } from '../database.module';
+import { currentAccountIdSql } from './postgres-current-account.repository';
 
 interface AccountRow {
   id: string;
@@ -74,6 +75,11 @@ const findById = new PreparedStatement({
   name: 'accounts-find-by-id',
   text: `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1`,
 });
+// GET /instagram/accounts/:id: the account and the caller's current account in one round trip.
+const findByIdWithCurrent = new PreparedStatement({
+  name: 'accounts-find-by-id-with-current',
+  text: `SELECT ${COLUMNS}, ${currentAccountIdSql(2)} AS current_id FROM client_accounts WHERE id = $1`,
+});
 // The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id).
 const listFirstPage = new PreparedStatement({
   name: 'accounts-list-first',
@@ -86,6 +92,28 @@ const listNextPage = new PreparedStatement({
          WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
          ORDER BY created_at DESC, id DESC LIMIT $2`,
 });
+// The page and the user's total in one statement: the count (an index-only scan of the same
+// index) always yields its one row, and the page joins it, so an empty page still says the total.
+const PAGE_COLUMNS = `${COLUMNS}, ${CURSOR_COLUMN}`;
+const listFirstPageWithTotal = new PreparedStatement({
+  name: 'accounts-list-first-total',
+  text: `SELECT t.total, p.* FROM
+           (SELECT count(*)::int AS total FROM client_accounts WHERE user_id = $1) t
+         LEFT JOIN LATERAL (
+           SELECT ${PAGE_COLUMNS} FROM client_accounts
+           WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2
+         ) p ON true`,
+});
+const listNextPageWithTotal = new PreparedStatement({
+  name: 'accounts-list-next-total',
+  text: `SELECT t.total, p.* FROM
+           (SELECT count(*)::int AS total FROM client_accounts WHERE user_id = $1) t
+         LEFT JOIN LATERAL (
+           SELECT ${PAGE_COLUMNS} FROM client_accounts
+           WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
+           ORDER BY created_at DESC, id DESC LIMIT $2
+         ) p ON true`,
+});
 const countByUser = new PreparedStatement({
   name: 'accounts-count-by-user',
   text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
@@ -97,17 +125,29 @@ const metadataTime = (path: string) =>
   `CASE WHEN metadata #>> '{${path}}' ~ '^\\d{4}-\\d{2}-\\d{2}T[0-9:.]+Z$'
      THEN (metadata #>> '{${path}}')::timestamptz END`;
 // The last attempt, successful or not: a failing account is retried daily, not every sweep.
-const LAST_ATTEMPT = `GREATEST(last_sync_at, ${metadataTime('errorDetails,timestamp')})`;
+// account_last_attempt and account_metadata_time (migration 012) are the same expressions under
+// names the sweep's indexes hold; an account never tried has -infinity, so it comes first.
+const LAST_ATTEMPT = 'account_last_attempt(last_sync_at, metadata)';
+const SWEPT = `status IN ('active', 'rate_limited', 'error')
+  AND NOT COALESCE(account_metadata_time(metadata, '{rateLimitedUntil}') > now(), false)`;
+// Two index range scans, each stopping at the batch: stale accounts in the order of their last
+// attempt (idx_client_accounts_sync_due), and those whose picture link is about to stop working
+// (idx_client_accounts_picture_expiry), not tried for a while. One condition with an OR between
+// the two reasons could only be answered by reading every account.
 const findDueForSync = new PreparedStatement({
   name: 'accounts-due-for-sync',
-  text: `SELECT id FROM client_accounts
-         WHERE status IN ('active', 'rate_limited', 'error')
-           AND NOT COALESCE(${metadataTime('rateLimitedUntil')} > now(), false)
-           AND (${LAST_ATTEMPT} IS NULL
-             OR ${LAST_ATTEMPT} < now() - make_interval(hours => $1)
-             OR (${metadataTime('profilePictureExpiresAt')} < now() + make_interval(hours => $2)
-                 AND ${LAST_ATTEMPT} < now() - make_interval(hours => $3)))
-         ORDER BY ${LAST_ATTEMPT} ASC NULLS FIRST, id
+  text: `SELECT id FROM (
+           (SELECT id, ${LAST_ATTEMPT} AS attempt FROM client_accounts
+             WHERE ${SWEPT} AND ${LAST_ATTEMPT} < now() - make_interval(hours => $1)
+             ORDER BY ${LAST_ATTEMPT}, id LIMIT $4)
+           UNION
+           (SELECT id, ${LAST_ATTEMPT} FROM client_accounts
+             WHERE ${SWEPT}
+               AND account_metadata_time(metadata, '{profilePictureExpiresAt}') < now() + make_interval(hours => $2)
+               AND ${LAST_ATTEMPT} < now() - make_interval(hours => $3)
+             ORDER BY 2, id LIMIT $4)
+         ) due
+         ORDER BY attempt, id
          LIMIT $4`,
 });
 
@@ -268,6 +308,17 @@ export class PostgresClientAccountRepository
     return row ? toAccount(row) : null;
   }
 
+  async findByIdWithCurrent(
+    id: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null } | null> {
+    const row = await this.db.oneOrNone<AccountRow & { current_id: string | null }>(
+      findByIdWithCurrent,
+      [id, userId],
+    );
+    return row ? { account: toAccount(row), currentId: row.current_id } : null;
+  }
+
   async findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null> {
     const row = await tx.oneOrNone<AccountRow>(
       `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1 FOR UPDATE`,
@@ -412,6 +463,34 @@ export class PostgresClientAccountRepository
     const last = page[page.length - 1];
     return {
       accounts: page.map(toAccount),
+      next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
+    };
+  }
+
+  async listPageWithTotal(
+    userId: string,
+    limit: number,
+    after: AccountPageCursor | null,
+  ): Promise<AccountPage & { total: number }> {
+    type Row = { total: number } & (
+      (AccountRow & { cursor_created_at: string }) | { [K in keyof AccountRow]: null }
+    );
+    const joined = after
+      ? await this.db.many<Row>(listNextPageWithTotal, [
+          userId,
+          limit + 1,
+          after.createdAt,
+          after.id,
+        ])
+      : await this.db.many<Row>(listFirstPageWithTotal, [userId, limit + 1]);
+    const rows = joined.filter(
+      (r): r is Row & AccountRow & { cursor_created_at: string } => r.id !== null,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      accounts: page.map(toAccount),
+      total: joined[0]!.total,
       next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
     };
   }

@@ -4,17 +4,25 @@ import type { ICurrentAccountRepository } from '../../../domain/repositories/cur
 import type { Db, Queryable } from '../database';
 import { PG } from '../database.module';
 
+/**
+ * The caller's current account id for the user in parameter `$n`: the choice, or when nothing is
+ * chosen the first non-disconnected entry of the (user_id, created_at, id) index. COALESCE
+ * evaluates the fallback only when the choice is missing. Shared with the account read that
+ * answers GET /instagram/accounts/:id in one statement.
+ */
+export function currentAccountIdSql(n: number): string {
+  return `COALESCE(
+    (SELECT account_id FROM user_current_accounts WHERE user_id = $${n}),
+    (SELECT id FROM client_accounts
+      WHERE user_id = $${n} AND status <> 'disconnected'
+      ORDER BY created_at DESC, id DESC LIMIT 1))`;
+}
+
 // The list's hot path runs this beside the page: a primary-key read, and only when the user has
-// not chosen, the first non-disconnected entry of the (user_id, created_at, id) index.
-// COALESCE evaluates the fallback only when the choice is missing.
+// not chosen, one index entry.
 const findCurrentId = new PreparedStatement({
   name: 'current-account-id',
-  text: `SELECT COALESCE(
-           (SELECT account_id FROM user_current_accounts WHERE user_id = $1),
-           (SELECT id FROM client_accounts
-             WHERE user_id = $1 AND status <> 'disconnected'
-             ORDER BY created_at DESC, id DESC LIMIT 1)
-         ) AS account_id`,
+  text: `SELECT ${currentAccountIdSql(1)} AS account_id`,
 });
 
 @Injectable()

@@ -36,7 +36,32 @@ export class PageQueryDto {
   @MaxLength(512, { message: CURSOR_MESSAGE })
   @Matches(/^[A-Za-z0-9_-]+$/, { message: CURSOR_MESSAGE })
   cursor?: string;
+
+  /**
+   * The common query (`?limit=50`, `?limit=50&cursor=…`, none) as the decorators would give it,
+   * without running them (FastValidationPipe); undefined for anything else, which then goes
+   * through class-validator and gets its usual 400.
+   */
+  static parsePlain(value: unknown): PageQueryDto | undefined {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const dto = new PageQueryDto();
+    for (const [key, raw] of Object.entries(value)) {
+      if (key === 'limit' && typeof raw === 'string' && PLAIN_LIMIT.test(raw)) {
+        const limit = Number(raw);
+        if (limit > MAX_PAGE_SIZE) return undefined;
+        dto.limit = limit;
+      } else if (key === 'cursor' && typeof raw === 'string' && PLAIN_CURSOR.test(raw)) {
+        dto.cursor = raw;
+      } else {
+        return undefined;
+      }
+    }
+    return dto;
+  }
 }
+
+const PLAIN_LIMIT = /^[1-9][0-9]{0,2}$/;
+const PLAIN_CURSOR = /^[A-Za-z0-9_-]{1,512}$/;
 
 /** A position in a `created_at DESC, id DESC` list (the repositories' cursor shape). */
 export interface KeysetCursor {

@@ -40,7 +40,7 @@ import {
   type UpdateAccountDto,
 } from '../dto/account.dto';
 import { decodeCursor, encodeCursor, pageSize } from '../dto/pagination';
-import { loadAccount } from './account-access';
+import { ACCOUNT_FORBIDDEN, ACCOUNT_NOT_FOUND, loadAccount } from './account-access';
 import type { AccountJobs, TokenStore, Transactions } from './account-ports';
 import {
   changedFields,
@@ -181,13 +181,12 @@ export class AccountService {
   ): Promise<{ accounts: ClientAccount[]; total: number; nextCursor: string | null }> {
     const limit = pageSize(page.limit);
     const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
-    const [result, total] = await Promise.all([
-      this.accounts.listPageByUserId(userId, limit, after),
-      this.accounts.countByUserId(userId),
-    ]);
+    // The page and the total in one round trip: each statement costs a write and a read on the
+    // socket in this process and a parse-bind-execute in PostgreSQL, whatever it reads.
+    const result = await this.accounts.listPageWithTotal(userId, limit, after);
     return {
       accounts: result.accounts,
-      total,
+      total: result.total,
       nextCursor: result.next ? encodeCursor(result.next) : null,
     };
   }
@@ -195,6 +194,17 @@ export class AccountService {
   /** 404 when there is no such account, 403 when it is another user's. */
   async getAccountById(accountId: string, userId: string): Promise<ClientAccount> {
     return loadAccount(this.accounts, accountId, userId);
+  }
+
+  /** As getAccountById, with the caller's current account id read in the same statement. */
+  async getAccountWithCurrent(
+    accountId: string,
+    userId: string,
+  ): Promise<{ account: ClientAccount; currentId: string | null }> {
+    const found = await this.accounts.findByIdWithCurrent(accountId, userId);
+    if (!found) throw new NotFoundException(ACCOUNT_NOT_FOUND);
+    if (found.account.userId !== userId) throw new ForbiddenException(ACCOUNT_FORBIDDEN);
+    return found;
   }
 
   async listEvents(
