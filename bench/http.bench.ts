@@ -213,7 +213,10 @@ async function prepareDatabase(): Promise<{ url: string; stop: () => Promise<voi
       exists &&
       !args.reseed &&
       marker.rows.length === 1 &&
-      JSON.stringify(marker.rows[0]!.params) === JSON.stringify(params);
+      // jsonb keeps its own key order: compare field by field.
+      (Object.keys(params) as Array<keyof SeedParams>).every(
+        (key) => marker.rows[0]!.params[key] === params[key],
+      );
     if (same) {
       console.log(`reusing the seed in ${dbName}`);
       // New migrations (indexes) may have arrived since the seed.
