@@ -211,7 +211,8 @@ describe('the outbox', () => {
     const listeners = new AccountEventListeners();
     const events = new PostgresAccountEventRepository(db, listeners);
     const seen: string[] = [];
-    listeners.add(async (event, tx) => {
+    listeners.add(async ([event], tx) => {
+      if (!event) throw new Error('an append without events');
       seen.push(event.id);
       await deliveries.createMany(
         [
@@ -264,6 +265,42 @@ describe('the outbox', () => {
   });
 });
 
+describe("appending a change's events together", () => {
+  it('keeps their order in the history and in what the listeners hear, in one call', async () => {
+    const listeners = new AccountEventListeners();
+    const events = new PostgresAccountEventRepository(db, listeners);
+    const heard: { id: string; type: string }[][] = [];
+    listeners.add(async (appended) => {
+      heard.push(appended.map((e) => ({ id: e.id, type: e.type })));
+    });
+    const accountId = stream.accountId!;
+    await db.none('DELETE FROM account_events WHERE account_id = $1', [accountId]);
+    const types = [
+      AccountEventType.SYNCED,
+      AccountEventType.STATUS_CHANGED,
+      AccountEventType.RECOVERED,
+    ];
+    // Many times: rows of one statement can share a clock reading, and then only their
+    // microsecond offsets keep the order.
+    for (let round = 0; round < 20; round++) {
+      await events.appendAll(types.map((type) => ({ accountId, userId, type, data: { round } })));
+    }
+    expect(heard).toHaveLength(20);
+    for (const batch of heard) expect(batch.map((e) => e.type)).toEqual(types);
+    const history = await events.listByAccount(accountId, 100, null);
+    // Newest first: the last append's recovered on top, each append's three in reverse.
+    expect(history.events.map((e) => e.id)).toEqual(
+      heard
+        .flat()
+        .map((e) => e.id)
+        .reverse(),
+    );
+    expect(history.events.map((e) => e.data.round)).toEqual(
+      Array.from({ length: 60 }, (_, i) => 19 - Math.floor(i / 3)),
+    );
+  });
+});
+
 describe('endpoints', () => {
   it('finds the subscribed endpoints of the user by name or "*"', async () => {
     const other = (
@@ -275,12 +312,29 @@ describe('endpoints', () => {
     await db.none('DELETE FROM webhook_endpoints WHERE user_id = $1', [userId]);
     const all = await newEndpoint(['*']);
     const some = await newEndpoint(['account.recovered', 'account.needs_reconnect']);
-    await newEndpoint(['ping']);
-    const found = (type: string, user = userId) =>
-      endpoints.findSubscribed(user, type as never).then((list) => list.map((e) => e.id));
-    expect(await found('account.recovered')).toEqual([all.id, some.id]);
-    expect(await found('account.connected')).toEqual([all.id]);
-    expect(await found('account.recovered', other)).toEqual([]);
+    const ping = await newEndpoint(['ping']);
+    const found = (types: string[], user = userId) =>
+      endpoints
+        .findFanOutTargets(user, types as never)
+        .then(({ endpoints: list }) => list.map((e) => e.id));
+    expect(await found(['account.recovered'])).toEqual([all.id, some.id]);
+    expect(await found(['account.connected'])).toEqual([all.id]);
+    expect(await found(['account.connected', 'ping'])).toEqual([all.id, ping.id]);
+    expect(await found(['account.recovered'], other)).toEqual([]);
+    // The user's current account comes with the endpoints (none chosen: the newest connected).
+    const [, newest] = await db.many<{ id: string }>(
+      `INSERT INTO client_accounts (user_id, platform, platform_account_id, username, created_at)
+       SELECT $1, 'instagram', $2 || n, 'fan_out_' || n, now() + n * interval '1 second'
+       FROM generate_series(1, 2) AS n ORDER BY n RETURNING id`,
+      [userId, String(Date.now())],
+    );
+    await db.none('DELETE FROM user_current_accounts WHERE user_id = $1', [userId]);
+    expect(
+      (await endpoints.findFanOutTargets(userId, ['account.recovered'])).currentAccountId,
+    ).toBe(newest!.id);
+    expect((await endpoints.findFanOutTargets(other, ['account.recovered'])).currentAccountId).toBe(
+      null,
+    );
   });
 
   it('key rotation moves every secret onto the current key; one that does not open stays', async () => {

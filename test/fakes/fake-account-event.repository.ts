@@ -27,6 +27,9 @@ export class FakeAccountEventRepository implements IAccountEventRepository {
       createdAt: new Date(),
     });
   }
+  async appendAll(events: readonly NewAccountEvent[], tx?: unknown) {
+    for (const event of events) await this.append(event, tx);
+  }
   async listByAccount(accountId: string, limit: number, after: AccountEventCursor | null) {
     const all = this.list.filter((e) => e.accountId === accountId).reverse();
     const start = after ? all.findIndex((e) => e.id === after.id) + 1 : 0;

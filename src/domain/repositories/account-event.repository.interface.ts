@@ -22,10 +22,14 @@ export interface AppendedAccountEvent extends AccountEvent {
 }
 
 /**
- * Runs inside the transaction that appends the event (the outbox's fan-out): what it writes
- * commits with the event, and if it fails the event and the change that caused it fail too.
+ * Runs inside the transaction that appends the events (the outbox's fan-out): what it writes
+ * commits with them, and if it fails the events and the change that caused them fail too. The
+ * events of one append, in their order.
  */
-export type AccountEventListener = (event: AppendedAccountEvent, tx: Queryable) => Promise<void>;
+export type AccountEventListener = (
+  events: readonly AppendedAccountEvent[],
+  tx: Queryable,
+) => Promise<void>;
 
 export interface AccountEventCursor {
   createdAt: string;
@@ -34,6 +38,11 @@ export interface AccountEventCursor {
 
 export interface IAccountEventRepository {
   append(event: NewAccountEvent, tx?: Queryable): Promise<void>;
+  /**
+   * The events of one change, in this order (the history and the deliveries keep it), in one
+   * statement; the listeners hear them together.
+   */
+  appendAll(events: readonly NewAccountEvent[], tx?: Queryable): Promise<void>;
   /** Newest first, keyset-paginated. */
   listByAccount(
     accountId: string,

@@ -26,12 +26,16 @@ export interface IWebhookEndpointRepository {
   /** Oldest first. */
   listByUser(userId: string): Promise<WebhookEndpoint[]>;
   countByUser(userId: string): Promise<number>;
-  /** The user's endpoints subscribed to `type` (by name or `*`), inside the event's transaction. */
-  findSubscribed(
+  /**
+   * What a fan-out needs, in one round trip inside the events' transaction: the user's endpoints
+   * subscribed to any of `types` (by name or `*`), oldest first, and, when there is one, the
+   * user's current account as the transaction has it (the payloads' `isCurrent`).
+   */
+  findFanOutTargets(
     userId: string,
-    type: WebhookEventType,
+    types: readonly WebhookEventType[],
     tx?: Queryable,
-  ): Promise<WebhookEndpoint[]>;
+  ): Promise<{ endpoints: WebhookEndpoint[]; currentAccountId: string | null }>;
   replaceSecret(id: string, secret: SealedSecret): Promise<boolean>;
   /** The key versions the stored secrets are sealed with. */
   secretKeyVersions(): Promise<number[]>;

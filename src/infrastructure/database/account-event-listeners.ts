@@ -22,7 +22,7 @@ export class AccountEventListeners {
     return this.listeners.length > 0;
   }
 
-  async notify(event: AppendedAccountEvent, tx: Queryable): Promise<void> {
-    for (const listener of this.listeners) await listener(event, tx);
+  async notify(events: readonly AppendedAccountEvent[], tx: Queryable): Promise<void> {
+    for (const listener of this.listeners) await listener(events, tx);
   }
 }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { loggableError } from '../../common/logging/loggable-error';
 
-/** Runs one statement; pg-boss's own pool (`boss.getDb()`) fits. */
+/** Runs one statement; the job queue's pool (PreparedSqlDb) fits. */
 export type ExecuteSql = (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
 
 /** A held lease: the job's key is locked by this process until `release`. */

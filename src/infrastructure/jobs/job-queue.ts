@@ -16,6 +16,7 @@ import type { DatabaseHealth } from '../database/database-health';
 import { DATABASE_HEALTH, DATABASE_URL } from '../database/database.module';
 import { JOB_NAMES, PER_ACCOUNT_JOBS, type JobName, type JobPayloads } from './job-names';
 import { JobLeases, type ExecuteSql } from './job-leases';
+import { PreparedSqlDb, preparedStatement } from './prepared-sql';
 import { QueueMonitor, type QueueHealth } from './queue-monitor';
 import { withQueueSetupLock } from './queue-setup-lock';
 import { QueueWorker } from './queue-worker';
@@ -86,6 +87,7 @@ export function leaseSeconds(name: JobName, config: AppConfig): number {
 export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger: PinoLogger;
   private readonly boss: PgBoss;
+  private readonly db: PreparedSqlDb;
   private readonly leases: JobLeases;
   private readonly monitor: QueueMonitor;
   private readonly workers: QueueWorker<object>[] = [];
@@ -99,23 +101,29 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
     @Inject(DATABASE_HEALTH) health: DatabaseHealth,
   ) {
     this.logger = rootLogger.child({ component: 'jobs' });
-    this.boss = new PgBoss({
+    this.db = new PreparedSqlDb({
       connectionString: databaseUrl,
-      schema: 'pgboss',
       application_name: 'ssell-jobs',
       max: 4,
+    });
+    this.boss = new PgBoss({
+      db: this.db,
+      schema: 'pgboss',
       supervise: config.jobsEnabled,
       schedule: config.jobsEnabled,
       ...RETRY,
       expireInMinutes: 15,
     });
-    this.boss.on('error', (error) => {
+    const onError = (error: Error) => {
       // The database going away is one outage, logged once by the pool's health, not a stack
       // per pg-boss connection.
       if (isDatabaseUnavailable(error)) health.failed(error);
       else this.logger.error({ err: loggableError(error, { stack: true }) }, 'job queue error');
-    });
-    const execute: ExecuteSql = (text, values = []) => this.boss.getDb().executeSql(text, values);
+    };
+    this.boss.on('error', onError);
+    // pg-boss hears its own pool's errors only; this pool is ours.
+    this.db.on('error', onError);
+    const execute: ExecuteSql = (text, values = []) => this.db.executeSql(text, values);
     this.leases = new JobLeases(databaseUrl, execute, this.logger);
     this.monitor = new QueueMonitor(execute, JOB_NAMES, config.jobs.stallSeconds, this.logger);
   }
@@ -141,8 +149,8 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
         // older policy, which each carry their own) to the current settings.
         await this.boss.updateQueue(name, options);
       }
-      await this.boss.getDb().executeSql(FETCH_ORDER_INDEX, []);
-      await this.boss.getDb().executeSql(
+      await this.db.executeSql(FETCH_ORDER_INDEX, []);
+      await this.db.executeSql(
         `UPDATE pgboss.job SET policy = 'short'
            WHERE name = ANY($1::text[]) AND state < 'completed' AND policy IS DISTINCT FROM 'short'`,
         [JOB_NAMES],
@@ -167,7 +175,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
     if (tx) {
       sendOptions.db = {
         executeSql: async (text: string, values: unknown[]) => {
-          const result = await tx.result(text, values);
+          const result = await tx.result(preparedStatement(text, values));
           return { rows: result.rows };
         },
       };
@@ -193,7 +201,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
       await this.boss.insert(chunk, {
         db: {
           executeSql: async (text: string, values: unknown[]) => {
-            const result = await this.boss.getDb().executeSql(text, values);
+            const result = await this.db.executeSql(text, values);
             inserted = (result as { rowCount?: number | null }).rowCount ?? 0;
             return result;
           },
@@ -217,13 +225,14 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
    */
   private async analyzeQueue(name: JobName): Promise<void> {
     try {
-      const { rows } = await this.boss
-        .getDb()
-        .executeSql('SELECT partition_name FROM pgboss.queue WHERE name = $1', [name]);
+      const { rows } = await this.db.executeSql(
+        'SELECT partition_name FROM pgboss.queue WHERE name = $1',
+        [name],
+      );
       const table = (rows[0] as { partition_name?: string } | undefined)?.partition_name;
       // pg-boss names queue tables 'j' + a sha224 in hex: nothing to quote, but checked anyway.
       if (!table || !/^j[0-9a-f]{56}$/.test(table)) return;
-      await this.boss.getDb().executeSql(`ANALYZE pgboss.${table}`, []);
+      await this.db.executeSql(`ANALYZE pgboss.${table}`, []);
     } catch (error) {
       // Only a planning aid: the jobs are queued either way, and the enqueue must not fail.
       this.logger.warn({ err: loggableError(error), queue: name }, 'could not analyze a job queue');
@@ -303,6 +312,8 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
     if (!this.started) return;
     this.started = false;
     await this.boss.stop({ graceful: true, timeout: 5_000, wait: true, close: true });
+    // pg-boss closes only a pool it opened.
+    await this.db.close();
   }
 
   private async reapDead(): Promise<void> {

@@ -30,6 +30,20 @@ const appendEvent = new PreparedStatement({
          RETURNING id, created_at`,
 });
 
+// Each row's time a microsecond past the one before it: clock_timestamp() may repeat within one
+// statement, and the history orders by time (then by a random id). The rows come back in the
+// order they went in; their times (to the microsecond, finer than a JS Date) say it for sure.
+const appendEvents = new PreparedStatement({
+  name: 'account-events-append-all',
+  text: `INSERT INTO account_events (account_id, user_id, type, data, created_at)
+         SELECT e.account_id, e.user_id, e.type, e.data,
+                clock_timestamp() + (e.n - 1) * interval '1 microsecond'
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[])
+              WITH ORDINALITY AS e(account_id, user_id, type, data, n)
+         RETURNING id, created_at,
+           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at_us`,
+});
+
 // Walks the account's history newest first (its index) to the first event of one of the types.
 const latestOfTypes = new PreparedStatement({
   name: 'account-events-latest-of',
@@ -48,26 +62,44 @@ export class PostgresAccountEventRepository implements IAccountEventRepository {
    * Appends the event and, in the same transaction, lets the listeners (the webhook fan-out) write
    * what follows from it. Without a caller's transaction, one is opened when anyone listens.
    */
-  async append(event: NewAccountEvent, tx: Queryable = this.db): Promise<void> {
-    const data = event.data ?? {};
-    const values = [event.accountId, event.userId, event.type, JSON.stringify(data)];
+  append(event: NewAccountEvent, tx: Queryable = this.db): Promise<void> {
+    return this.appendAll([event], tx);
+  }
+
+  async appendAll(events: readonly NewAccountEvent[], tx: Queryable = this.db): Promise<void> {
+    if (events.length === 0) return;
+    const data = events.map((event) => event.data ?? {});
+    const insert = async (t: Queryable): Promise<{ id: string; created_at: Date }[]> => {
+      if (events.length === 1) {
+        const [event] = events as [NewAccountEvent];
+        const values = [event.accountId, event.userId, event.type, JSON.stringify(data[0])];
+        return [await t.one<{ id: string; created_at: Date }>(appendEvent, values)];
+      }
+      const rows = await t.many<{ id: string; created_at: Date; at_us: string }>(appendEvents, [
+        events.map((event) => event.accountId),
+        events.map((event) => event.userId),
+        events.map((event) => event.type),
+        data.map((d) => JSON.stringify(d)),
+      ]);
+      return rows.sort((a, b) => (a.at_us < b.at_us ? -1 : a.at_us > b.at_us ? 1 : 0));
+    };
     const listeners = this.listeners;
     if (!listeners?.any) {
-      await tx.one(appendEvent, values);
+      await insert(tx);
       return;
     }
     const appendAndNotify = async (t: Queryable) => {
-      const row = await t.one<{ id: string; created_at: Date }>(appendEvent, values);
+      const rows = await insert(t);
       await listeners.notify(
-        {
-          id: row.id,
+        events.map((event, i) => ({
+          id: rows[i]!.id,
           accountId: event.accountId,
           userId: event.userId,
           type: event.type,
-          data,
-          createdAt: row.created_at,
+          data: data[i]!,
+          createdAt: rows[i]!.created_at,
           ...(event.account ? { account: event.account } : {}),
-        },
+        })),
         t,
       );
     };

@@ -13,6 +13,7 @@ import type {
 } from '../../../domain/repositories/webhook-endpoint.repository.interface';
 import type { Db, Queryable } from '../database';
 import { PG } from '../database.module';
+import { currentAccountIdSql } from './postgres-current-account.repository';
 
 interface EndpointRow {
   id: string;
@@ -34,11 +35,13 @@ interface SecretRow extends EndpointRow {
 const COLUMNS = 'id, user_id, url, events, description, created_at, updated_at';
 const SECRET_COLUMNS = 'secret_ciphertext, secret_iv, secret_auth_tag, secret_key_version';
 
-// Runs for every account event appended (the fan-out), mostly to find nothing.
-const findSubscribed = new PreparedStatement({
-  name: 'webhook-endpoints-subscribed',
-  text: `SELECT ${COLUMNS} FROM webhook_endpoints
-         WHERE user_id = $1 AND events && ARRAY[$2, $3]::text[]
+// Runs for every change that appends account events (the fan-out), mostly to find nothing; the
+// current account is read only for the rows it finds.
+const findFanOutTargets = new PreparedStatement({
+  name: 'webhook-endpoints-fan-out',
+  text: `SELECT ${COLUMNS}, ${currentAccountIdSql(1)} AS current_account_id
+         FROM webhook_endpoints
+         WHERE user_id = $1 AND events && ($2::text[] || $3::text)
          ORDER BY created_at, id`,
 });
 const findWithSecret = new PreparedStatement({
@@ -123,17 +126,19 @@ export class PostgresWebhookEndpointRepository implements IWebhookEndpointReposi
     return row.count;
   }
 
-  async findSubscribed(
+  async findFanOutTargets(
     userId: string,
-    type: WebhookEventType,
+    types: readonly WebhookEventType[],
     tx: Queryable = this.db,
-  ): Promise<WebhookEndpoint[]> {
-    const rows = await tx.manyOrNone<EndpointRow>(findSubscribed, [
-      userId,
-      type,
-      ALL_WEBHOOK_EVENTS,
-    ]);
-    return rows.map(toEndpoint);
+  ): Promise<{ endpoints: WebhookEndpoint[]; currentAccountId: string | null }> {
+    const rows = await tx.manyOrNone<EndpointRow & { current_account_id: string | null }>(
+      findFanOutTargets,
+      [userId, types, ALL_WEBHOOK_EVENTS],
+    );
+    return {
+      endpoints: rows.map(toEndpoint),
+      currentAccountId: rows[0]?.current_account_id ?? null,
+    };
   }
 
   async replaceSecret(id: string, secret: SealedSecret): Promise<boolean> {

@@ -12,6 +12,7 @@ import { isPermissionCode, LOCAL_ERROR_CODES } from '../../../domain/instagram/m
 import {
   ACCOUNT_EVENT_REPOSITORY,
   type IAccountEventRepository,
+  type NewAccountEvent,
 } from '../../../domain/repositories/account-event.repository.interface';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
@@ -215,26 +216,37 @@ export class AccountStatusService {
     from: AccountStatus,
     data: Record<string, unknown> = {},
   ): Promise<void> {
+    await this.events.appendAll(await this.transitionEvents(tx, account, from, data), tx);
+  }
+
+  /** recordTransition's events, for a caller that appends them with its own (a sync's). */
+  async transitionEvents(
+    tx: Queryable,
+    account: ClientAccount,
+    from: AccountStatus,
+    data: Record<string, unknown> = {},
+  ): Promise<NewAccountEvent[]> {
     const base = { accountId: account.id, userId: account.userId, account };
     const to = account.status;
-    await this.events.append(
-      { ...base, type: AccountEventType.STATUS_CHANGED, data: { from, to, ...data } },
-      tx,
-    );
+    const changed: NewAccountEvent = {
+      ...base,
+      type: AccountEventType.STATUS_CHANGED,
+      data: { from, to, ...data },
+    };
     if (to === AccountStatus.ACTIVE) {
-      await this.events.append({ ...base, type: AccountEventType.RECOVERED, data: { from } }, tx);
-      return;
+      return [changed, { ...base, type: AccountEventType.RECOVERED, data: { from } }];
     }
     const why = reconnectReason(account);
-    if (!why) return;
+    if (!why) return [changed];
     const latest = await this.events.latestOf(
       account.id,
       [AccountEventType.NEEDS_RECONNECT, AccountEventType.RECOVERED],
       tx,
     );
-    if (latest === AccountEventType.NEEDS_RECONNECT) return;
+    if (latest === AccountEventType.NEEDS_RECONNECT) return [changed];
     const details = account.metadata.errorDetails;
-    await this.events.append(
+    return [
+      changed,
       {
         ...base,
         type: AccountEventType.NEEDS_RECONNECT,
@@ -245,8 +257,7 @@ export class AccountStatusService {
           ...(details?.subcode !== undefined ? { subcode: details.subcode } : {}),
         },
       },
-      tx,
-    );
+    ];
   }
 
   private async inTx<T>(

@@ -235,15 +235,18 @@ export class AccountSyncService {
         tx,
       );
       const base = { accountId: updated.id, userId: updated.userId };
-      await this.events.append(
-        { ...base, type: AccountEventType.SYNCED, data: { reason, changed } },
+      // The sync's events in one append: one insert, one fan-out.
+      await this.events.appendAll(
+        [
+          { ...base, type: AccountEventType.SYNCED, data: { reason, changed } },
+          ...(current.status !== AccountStatus.ACTIVE
+            ? await this.status.transitionEvents(tx, updated, current.status, {
+                reason: 'sync_succeeded',
+              })
+            : []),
+        ],
         tx,
       );
-      if (current.status !== AccountStatus.ACTIVE) {
-        await this.status.recordTransition(tx, updated, current.status, {
-          reason: 'sync_succeeded',
-        });
-      }
       return { status: 'synced', account: updated };
     });
   }

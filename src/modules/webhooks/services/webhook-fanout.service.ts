@@ -1,19 +1,21 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ROOT_LOGGER } from '../../../common/logging/logging.module';
-import { webhookTypeOf } from '../../../domain/entities/webhook.entity';
+import type { ClientAccount } from '../../../domain/entities/client-account.entity';
+import {
+  ALL_WEBHOOK_EVENTS,
+  type WebhookEventType,
+  webhookTypeOf,
+} from '../../../domain/entities/webhook.entity';
 import type { AppendedAccountEvent } from '../../../domain/repositories/account-event.repository.interface';
 import {
   CLIENT_ACCOUNT_REPOSITORY,
   type IClientAccountRepository,
 } from '../../../domain/repositories/client-account.repository.interface';
-import {
-  CURRENT_ACCOUNT_REPOSITORY,
-  type ICurrentAccountRepository,
-} from '../../../domain/repositories/current-account.repository.interface';
 import type { Queryable } from '../../../domain/repositories/queryable';
 import {
   type IWebhookDeliveryRepository,
+  type NewWebhookDelivery,
   WEBHOOK_DELIVERY_REPOSITORY,
 } from '../../../domain/repositories/webhook-delivery.repository.interface';
 import {
@@ -26,10 +28,12 @@ import { requestDrain } from '../jobs/webhook-drains';
 import { accountEventPayload } from '../webhook-payload';
 
 /**
- * The outbox's fan-out: for every account event appended anywhere, inside the transaction that
- * appends it, one delivery row per endpoint of the account's owner subscribed to that event, and
- * a drain job for each (endpoint, account) pair. So a delivery exists exactly when its event does,
- * and a crash between the change and the delivery loses nothing.
+ * The outbox's fan-out: for the account events of every append anywhere, inside the transaction
+ * that appends them, one delivery row per event and endpoint of the account's owner subscribed
+ * to it, and a drain job for each (endpoint, account) pair. So a delivery exists exactly when its
+ * event does, and a crash between the change and the delivery loses nothing. A change's events
+ * (a sync's `status_changed` and `recovered`) fan out together: one read of the endpoints, one
+ * insert of the deliveries, one drain per pair.
  */
 @Injectable()
 export class WebhookFanoutService implements OnModuleInit {
@@ -40,7 +44,6 @@ export class WebhookFanoutService implements OnModuleInit {
     @Inject(WEBHOOK_ENDPOINT_REPOSITORY) private readonly endpoints: IWebhookEndpointRepository,
     @Inject(WEBHOOK_DELIVERY_REPOSITORY) private readonly deliveries: IWebhookDeliveryRepository,
     @Inject(CLIENT_ACCOUNT_REPOSITORY) private readonly accounts: IClientAccountRepository,
-    @Inject(CURRENT_ACCOUNT_REPOSITORY) private readonly current: ICurrentAccountRepository,
     private readonly queue: JobQueue,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -48,41 +51,71 @@ export class WebhookFanoutService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.listeners.add(async (event, tx) => {
-      await this.fanOut(event, tx);
+    this.listeners.add(async (events, tx) => {
+      await this.fanOut(events, tx);
     });
   }
 
   /** The number of deliveries written. */
-  async fanOut(event: AppendedAccountEvent, tx: Queryable): Promise<number> {
-    const type = webhookTypeOf(event.type);
-    if (!type) return 0;
-    const endpoints = await this.endpoints.findSubscribed(event.userId, type, tx);
-    if (endpoints.length === 0) return 0;
-    // Read in the event's transaction: the account as the change that caused the event left it.
-    const account = event.account ?? (await this.accounts.findById(event.accountId, tx));
-    if (!account) {
-      this.logger.warn(
-        { accountId: event.accountId, eventId: event.id, type },
-        'account event without its account: no webhook delivery',
-      );
-      return 0;
+  async fanOut(events: readonly AppendedAccountEvent[], tx: Queryable): Promise<number> {
+    const byUser = new Map<string, { event: AppendedAccountEvent; type: WebhookEventType }[]>();
+    for (const event of events) {
+      const type = webhookTypeOf(event.type);
+      if (!type) continue;
+      const list = byUser.get(event.userId) ?? [];
+      list.push({ event, type });
+      byUser.set(event.userId, list);
     }
-    // `isCurrent` too is as the change left it (a disconnect moves the choice in its transaction).
-    const currentId = await this.current.findCurrentId(event.userId, tx);
-    const payload = accountEventPayload(event, type, account, currentId);
-    const streams = await this.deliveries.createMany(
-      endpoints.map((endpoint) => ({
-        endpointId: endpoint.id,
-        eventId: event.id,
-        accountEventId: event.id,
-        accountId: event.accountId,
-        eventType: type,
-        payload,
-      })),
-      tx,
-    );
-    for (const stream of streams) await requestDrain(this.queue, stream, { tx });
-    return endpoints.length;
+    let written = 0;
+    // One user's in practice (a change is one account's); the loop keeps any other case right.
+    for (const [userId, typed] of byUser) {
+      const types = [...new Set(typed.map((t) => t.type))];
+      // `isCurrent` is as the change left it (a disconnect moves the choice in its transaction).
+      const { endpoints, currentAccountId } = await this.endpoints.findFanOutTargets(
+        userId,
+        types,
+        tx,
+      );
+      if (endpoints.length === 0) continue;
+      const rows: NewWebhookDelivery[] = [];
+      const read = new Map<string, ClientAccount | null>();
+      for (const { event, type } of typed) {
+        const subscribed = endpoints.filter(
+          (e) => e.events.includes(type) || e.events.includes(ALL_WEBHOOK_EVENTS),
+        );
+        if (subscribed.length === 0) continue;
+        // Read in the events' transaction: the account as the change that caused them left it.
+        let account = event.account;
+        if (!account) {
+          if (!read.has(event.accountId)) {
+            read.set(event.accountId, await this.accounts.findById(event.accountId, tx));
+          }
+          account = read.get(event.accountId) ?? undefined;
+        }
+        if (!account) {
+          this.logger.warn(
+            { accountId: event.accountId, eventId: event.id, type },
+            'account event without its account: no webhook delivery',
+          );
+          continue;
+        }
+        const payload = accountEventPayload(event, type, account, currentAccountId);
+        for (const endpoint of subscribed) {
+          rows.push({
+            endpointId: endpoint.id,
+            eventId: event.id,
+            accountEventId: event.id,
+            accountId: event.accountId,
+            eventType: type,
+            payload,
+          });
+        }
+      }
+      // In the events' order: a pair's deliveries go out in the order they are inserted.
+      const streams = await this.deliveries.createMany(rows, tx);
+      for (const stream of streams) await requestDrain(this.queue, stream, { tx });
+      written += rows.length;
+    }
+    return written;
   }
 }
