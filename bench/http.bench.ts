@@ -21,6 +21,7 @@ import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../src/common/project-root';
+import { serviceNodeFlags } from './service-node';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { createDatabase } from '../src/infrastructure/database/database';
 import { freePort, startEmbeddedPostgres } from '../src/infrastructure/database/embedded-postgres';
@@ -266,23 +267,27 @@ async function startServers(databaseUrl: string): Promise<Server[]> {
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (ONLY !== 'baseline') {
     const port = await freePort();
-    const proc = spawn(process.execPath, [...nodeArgs, join(projectRoot(), 'dist/src/main.js')], {
-      env: {
-        ...env,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: databaseUrl,
-        JWT_SECRET,
-        TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
-        // Production needs app credentials; nothing here calls Instagram (no jobs run).
-        INSTAGRAM_APP_ID: '990000000000777',
-        INSTAGRAM_APP_SECRET: 'bench-app-secret',
-        JOBS_ENABLED: 'false',
-        LOG_LEVEL: 'warn',
+    const proc = spawn(
+      process.execPath,
+      [...serviceNodeFlags(), ...nodeArgs, join(projectRoot(), 'dist/src/main.js')],
+      {
+        env: {
+          ...env,
+          NODE_ENV: 'production',
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          DATABASE_URL: databaseUrl,
+          JWT_SECRET,
+          TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
+          // Production needs app credentials; nothing here calls Instagram (no jobs run).
+          INSTAGRAM_APP_ID: '990000000000777',
+          INSTAGRAM_APP_SECRET: 'bench-app-secret',
+          JOBS_ENABLED: 'false',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    );
     servers.push({ name: 'service', base: `http://127.0.0.1:${port}`, proc });
   }
   if (ONLY !== 'service') {

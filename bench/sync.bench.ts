@@ -31,6 +31,7 @@ import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { startEmulator, type RunningEmulator } from '../emulator/emulator';
 import { projectRoot } from '../src/common/project-root';
+import { serviceNodeFlags } from './service-node';
 import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { WebhookSecretCipher } from '../src/infrastructure/crypto/webhook-secret-cipher';
@@ -235,7 +236,7 @@ function startService(name: string, role: 'api' | 'worker', serviceEnv: NodeJS.P
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    [...nodeArgs, join(projectRoot(), 'dist/src/main.js'), '--role', role],
+    [...serviceNodeFlags(), ...nodeArgs, join(projectRoot(), 'dist/src/main.js'), '--role', role],
     { env: serviceEnv, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const ready = new Promise<void>((resolve, reject) => {

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createApp } from '../src/app.factory';
 import { projectRoot } from '../src/common/project-root';
+import { serviceNodeFlags } from './service-node';
 import { createRootLogger } from '../src/common/logging/logger';
 import { loadConfig } from '../src/config/config';
 import { generateKeyringEntry } from '../src/config/keyring';
@@ -272,26 +273,30 @@ async function main(): Promise<void> {
     // BENCH_NODE_ARGS: flags for the worker's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const main = join(projectRoot(), 'dist/src/main.js');
-    child = spawn(process.execPath, [...nodeArgs, main, '--role', 'worker'], {
-      env: {
-        ...env,
-        // A receiver on loopback is refused in production (WEBHOOK_ALLOW_PRIVATE_TARGETS).
-        NODE_ENV: 'development',
-        DATABASE_URL: databaseUrl,
-        DATABASE_POOL_SIZE: '20',
-        JWT_SECRET,
-        TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
-        INSTAGRAM_APP_ID: '990000000000777',
-        INSTAGRAM_APP_SECRET: 'bench',
-        INSTAGRAM_OAUTH_URL: NO_INSTAGRAM,
-        INSTAGRAM_API_URL: NO_INSTAGRAM,
-        INSTAGRAM_GRAPH_API_URL: `${NO_INSTAGRAM}/v25.0`,
-        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-        WEBHOOK_CONCURRENCY: CONCURRENCY,
-        LOG_LEVEL: 'warn',
+    child = spawn(
+      process.execPath,
+      [...serviceNodeFlags(), ...nodeArgs, main, '--role', 'worker'],
+      {
+        env: {
+          ...env,
+          // A receiver on loopback is refused in production (WEBHOOK_ALLOW_PRIVATE_TARGETS).
+          NODE_ENV: 'development',
+          DATABASE_URL: databaseUrl,
+          DATABASE_POOL_SIZE: '20',
+          JWT_SECRET,
+          TOKEN_ENCRYPTION_KEY: TOKEN_KEY,
+          INSTAGRAM_APP_ID: '990000000000777',
+          INSTAGRAM_APP_SECRET: 'bench',
+          INSTAGRAM_OAUTH_URL: NO_INSTAGRAM,
+          INSTAGRAM_API_URL: NO_INSTAGRAM,
+          INSTAGRAM_GRAPH_API_URL: `${NO_INSTAGRAM}/v25.0`,
+          WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+          WEBHOOK_CONCURRENCY: CONCURRENCY,
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    );
     await Promise.race([
       receiver.done,
       new Promise((_, reject) =>
