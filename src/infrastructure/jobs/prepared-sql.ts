@@ -16,18 +16,12 @@ export function statementName(text: string): string {
   return name;
 }
 
-// pg-boss has a few dozen statement texts (one per kind of call and queue): the caches stay small.
+// pg-boss has a few dozen statement texts (one per kind of call and queue): the cache stays small.
 const names = new Map<string, string>();
-const prepared = new Map<string, PreparedStatement>();
 
 /** pg-boss's statement as a pg-promise prepared statement, for a caller's transaction. */
 export function preparedStatement(text: string, values: unknown[]): PreparedStatement {
-  let statement = prepared.get(text);
-  if (!statement) {
-    statement = new PreparedStatement({ name: statementName(text), text });
-    prepared.set(text, statement);
-  }
-  return new PreparedStatement({ name: statement.name, text, values });
+  return new PreparedStatement({ name: statementName(text), text, values });
 }
 
 /**

@@ -24,12 +24,6 @@ const SELECT = `SELECT id, account_id, user_id, type, data, created_at,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at
   FROM account_events`;
 
-const appendEvent = new PreparedStatement({
-  name: 'account-events-append',
-  text: `INSERT INTO account_events (account_id, user_id, type, data) VALUES ($1, $2, $3, $4::jsonb)
-         RETURNING id, created_at`,
-});
-
 // Each row's time a microsecond past the one before it: clock_timestamp() may repeat within one
 // statement, and the history orders by time (then by a random id). The rows come back in the
 // order they went in; their times (to the microsecond, finer than a JS Date) say it for sure.
@@ -70,11 +64,6 @@ export class PostgresAccountEventRepository implements IAccountEventRepository {
     if (events.length === 0) return;
     const data = events.map((event) => event.data ?? {});
     const insert = async (t: Queryable): Promise<{ id: string; created_at: Date }[]> => {
-      if (events.length === 1) {
-        const [event] = events as [NewAccountEvent];
-        const values = [event.accountId, event.userId, event.type, JSON.stringify(data[0])];
-        return [await t.one<{ id: string; created_at: Date }>(appendEvent, values)];
-      }
       const rows = await t.many<{ id: string; created_at: Date; at_us: string }>(appendEvents, [
         events.map((event) => event.accountId),
         events.map((event) => event.userId),
