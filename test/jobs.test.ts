@@ -5,6 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../emulator/emulator';
+import {
+  CLIENT_ACCOUNT_REPOSITORY,
+  type IClientAccountRepository,
+} from '../src/domain/repositories/client-account.repository.interface';
 import { JobQueue } from '../src/infrastructure/jobs/job-queue';
 import { AccountSweepsProcessor } from '../src/modules/instagram/jobs/account-sweeps.processor';
 import { AccountSyncProcessor } from '../src/modules/instagram/jobs/account-sync.processor';
@@ -426,6 +430,10 @@ describe('accounts.sync-sweep', () => {
       failedLongAgo: await insert('sweep.failed', 'error', 25 * HOUR, {
         errorDetails: { code: '2', message: 'x', timestamp: iso(-25 * HOUR) },
       }),
+      // Stale and its picture link expiring: found by both of the sweep's range scans.
+      both: await insert('sweep.both', 'active', 25 * HOUR, {
+        profilePictureExpiresAt: iso(2 * HOUR),
+      }),
     };
     const notDue = {
       fresh: await insert('sweep.fresh', 'active', HOUR),
@@ -474,6 +482,18 @@ describe('accounts.sync-sweep', () => {
     for (const [name, id] of Object.entries(notDue)) {
       expect({ name, n: await periodic(id) }).toEqual({ name, n: 0 });
     }
+    // Most overdue first, each account once.
+    const found = await t.app
+      .get<IClientAccountRepository>(CLIENT_ACCOUNT_REPOSITORY)
+      .findDueForSync({
+        staleHours: 24,
+        pictureWithinHours: 24,
+        pictureMinGapHours: 6,
+        limit: 100,
+      });
+    expect(new Set(found).size).toBe(found.length);
+    expect(found.indexOf(due.never)).toBeLessThan(found.indexOf(due.failedLongAgo));
+    expect(found).toContain(due.both);
   });
 });
 

@@ -72,7 +72,21 @@ describe('migrations', () => {
       'updated_at',
       'last_sync_at',
       'token_expires_at',
+      // Migration 013: computed by PostgreSQL from last_sync_at and metadata, for the sync sweep.
+      'last_attempt_at',
+      'rate_limited_until',
     ]);
+    const generated = await db.many<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+       WHERE table_name = 'client_accounts' AND is_generated = 'ALWAYS' ORDER BY column_name`,
+    );
+    expect(generated.map((c) => c.column_name)).toEqual(['last_attempt_at', 'rate_limited_until']);
+    // Rewritten by 013, then vacuumed, so the sweep's index-only scan is planned from the start.
+    const { vacuumed } = await db.one<{ vacuumed: boolean }>(
+      `SELECT last_vacuum IS NOT NULL AS vacuumed FROM pg_stat_user_tables
+       WHERE relname = 'client_accounts'`,
+    );
+    expect(vacuumed).toBe(true);
     for (const c of columns.filter((c) => c.column_name.endsWith('_at'))) {
       expect(c.data_type, c.column_name).toBe('timestamp with time zone');
     }
@@ -93,6 +107,7 @@ describe('migrations', () => {
         'idx_client_accounts_platform',
         'idx_client_accounts_status',
         'idx_client_accounts_token_expires',
+        'idx_client_accounts_sync_due_covering',
       ]),
     );
     expect(indexes).not.toContain('idx_client_accounts_platform_account');

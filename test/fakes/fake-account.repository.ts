@@ -144,7 +144,8 @@ export class FakeAccountRepository implements IClientAccountRepository {
       this.listPageByUserId(userId, limit, after),
       this.countByUserId(userId),
     ]);
-    return { ...page, total };
+    // As findByIdWithCurrent: no current account here.
+    return { ...page, total, currentId: null };
   }
   async upsertConnected(input: ConnectAccountInput, tx?: unknown): Promise<ConnectOutcome> {
     this.txSeen.push(tx);

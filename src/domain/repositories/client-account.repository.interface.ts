@@ -111,12 +111,15 @@ export interface IClientAccountRepository {
     limit: number,
     after: AccountPageCursor | null,
   ): Promise<AccountPage>;
-  /** The same page and the user's count of accounts, in one statement (the list's hot path). */
+  /**
+   * The same page, the user's count of accounts and their current account (as
+   * ICurrentAccountRepository.findCurrentId has it), in one statement: the list's hot path.
+   */
   listPageWithTotal(
     userId: string,
     limit: number,
     after: AccountPageCursor | null,
-  ): Promise<AccountPage & { total: number }>;
+  ): Promise<AccountPage & { total: number; currentId: string | null }>;
   /**
    * One statement: insert, or re-activate the caller's own existing row with the new profile.
    * An account connected by another user is left untouched (`owned_by_other`).

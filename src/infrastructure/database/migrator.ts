@@ -20,6 +20,16 @@ const LOCK_KEY = 7_342_001;
  * fail. So we first wait on a blocking advisory lock in the session the migrations run in: the
  * second instance waits, then finds nothing left to apply.
  */
+/**
+ * Tables a migration rewrites (ALTER TABLE … ADD COLUMN … STORED), vacuumed once it has run: a
+ * rewritten table has an empty visibility map and no statistics for its new columns, so the
+ * planner would not use an index-only scan on it until autovacuum came by, hours of updates
+ * later. VACUUM cannot run inside a migration's transaction, hence here.
+ */
+const VACUUM_AFTER: Readonly<Record<string, readonly string[]>> = {
+  '013-sync-sweep-reads-its-index-alone': ['client_accounts'],
+};
+
 export async function migrate(databaseUrl: string, log: MigrationLog): Promise<string[]> {
   // node-pg-migrate complains about every file whose name does not start with a timestamp; ours
   // are numbered on purpose (001-, 002-, as the spec names them).
@@ -50,6 +60,10 @@ export async function migrate(databaseUrl: string, log: MigrationLog): Promise<s
       },
     });
     for (const migration of applied) log.info(`migration applied: ${migration.name}`);
+    for (const table of new Set(applied.flatMap((m) => VACUUM_AFTER[m.name] ?? []))) {
+      await client.query(`VACUUM (ANALYZE) ${table}`);
+      log.info(`vacuumed after migration: ${table}`);
+    }
     return applied.map((m) => m.name);
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);

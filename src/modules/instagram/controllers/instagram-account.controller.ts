@@ -106,14 +106,11 @@ export class InstagramAccountController {
     @GetUserId() userId: string,
     @Query() query: PageQueryDto,
   ): Promise<AccountListResponseDto> {
-    // One lookup of the caller's current account beside the page and the count, not one per row.
-    const [page, currentId] = await Promise.all([
-      this.accounts.listAccounts(userId, query),
-      this.current.currentId(userId),
-    ]);
+    // The caller's current account comes with the page and the count, not one lookup per row.
+    const page = await this.accounts.listAccounts(userId, query);
     const now = new Date();
     return {
-      accounts: page.accounts.map((account) => toAccountResponse(account, now, currentId)),
+      accounts: page.accounts.map((account) => toAccountResponse(account, now, page.currentId)),
       total: page.total,
       nextCursor: page.nextCursor,
     };

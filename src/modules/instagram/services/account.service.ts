@@ -178,16 +178,23 @@ export class AccountService {
   async listAccounts(
     userId: string,
     page: PageRequest = {},
-  ): Promise<{ accounts: ClientAccount[]; total: number; nextCursor: string | null }> {
+  ): Promise<{
+    accounts: ClientAccount[];
+    total: number;
+    nextCursor: string | null;
+    currentId: string | null;
+  }> {
     const limit = pageSize(page.limit);
     const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
-    // The page and the total in one round trip: each statement costs a write and a read on the
-    // socket in this process and a parse-bind-execute in PostgreSQL, whatever it reads.
+    // The page, the total and the current account in one round trip: each statement costs a
+    // write and a read on the socket in this process and a parse-bind-execute in PostgreSQL,
+    // whatever it reads.
     const result = await this.accounts.listPageWithTotal(userId, limit, after);
     return {
       accounts: result.accounts,
       total: result.total,
       nextCursor: result.next ? encodeCursor(result.next) : null,
+      currentId: result.currentId,
     };
   }
 
