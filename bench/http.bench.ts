@@ -1,16 +1,20 @@
 /**
- * `npm run bench [-- --users N --accounts N --rounds N --duration S]`: the built service
+ * `npm run bench [-- --users N --accounts N --versus N --rounds N --duration S]`: the built service
  * (`NODE_ENV=production`, `LOG_LEVEL=warn`) and the bare baseline (bench/baseline/server.ts) side
  * by side on one seeded database, driven by autocannon in alternating rounds on the two hot read
  * routes: the list (`limit=50`) and one account. Prints rps, p50, p99 and peak RSS for both, the
- * ratios, and the timings of the sweeps' queries at this size. Exits 1 on any non-2xx reply or
- * when the two servers' bodies differ.
+ * ratios, and the timings of the sweeps' queries at this size. `--versus N` measures a second
+ * size in the same alternating rounds (its own database, service and baseline) and compares the
+ * service's p99 across the two. Exits 1 on any non-2xx reply or when the two servers' bodies
+ * differ.
  *
  * Database: BENCH_DATABASE_URL (a server; one database per seed size is created on it and kept
  * for the next run), else an embedded cluster kept in DATA_DIR/bench-postgres. The seed is
  * deterministic and reused when its marker table holds the same parameters.
  * BENCH_NODE_ARGS: flags for the service's node ("--cpu-prof --cpu-prof-dir=/tmp/prof").
  * BENCH_CONNECTIONS (50). BENCH_ONLY=service|baseline measures one side (for profiling).
+ * BENCH_BASELINE=joined gives the baseline the service's own statements (one per request), so the
+ * ratio is the framework's alone; by default it queries as the speed issue specifies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -39,19 +43,28 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '8' },
     reseed: { type: 'boolean', default: false },
+    versus: { type: 'string' },
   },
 });
-const ACCOUNTS = Number(args.accounts);
-// Three accounts a person on average, as at the default 100k users / 300k accounts, so a larger
-// run deepens the indexes without changing what one page holds.
-const USERS = Number(args.users ?? Math.max(1, Math.round(ACCOUNTS / 3)));
 const AGENCY_ACCOUNTS = Number(args['agency-accounts']);
-// Agencies hold at most a sixth of the accounts (a 10k run has 3 agencies, not 100).
-const AGENCY_USERS = Math.min(
-  Number(args['agency-users']),
-  Math.floor(ACCOUNTS / 6 / AGENCY_ACCOUNTS),
-  Math.max(0, USERS - 1),
-);
+/** A seed's shape for a number of accounts (`--users` applies to the `--accounts` size only). */
+function sizeOf(accounts: number, users?: number): SeedParams {
+  // Three accounts a person on average, as at the default 100k users / 300k accounts, so a
+  // larger run deepens the indexes without changing what one page holds.
+  const u = users ?? Math.max(1, Math.round(accounts / 3));
+  return {
+    version: SEED_VERSION,
+    users: u,
+    accounts,
+    // Agencies hold at most a sixth of the accounts (a 10k run has 3 agencies, not 100).
+    agencyUsers: Math.min(
+      Number(args['agency-users']),
+      Math.floor(accounts / 6 / AGENCY_ACCOUNTS),
+      Math.max(0, u - 1),
+    ),
+    agencyAccounts: AGENCY_ACCOUNTS,
+  };
+}
 const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 // The service's first seconds under load run cold code (JIT, Nest's first calls): 3 s left its
@@ -64,12 +77,29 @@ const JWT_SECRET = 'bench-secret-bench-secret-bench-secret-000';
 const TOKEN_KEY = `v1:${createHash('sha256').update('ssell-bench-token-key').digest('base64')}`;
 /** Bump when the seed's shape changes: a kept database of the old shape is seeded again. */
 const SEED_VERSION = 3;
+/**
+ * The sizes measured in this run: `--accounts`, and with `--versus N` a second one in the same
+ * alternating rounds, so a comparison across sizes is not one across runs (on a shared machine
+ * the same size's p99 moved by 40 % from one run to the next).
+ */
+const SIZES = [
+  sizeOf(Number(args.accounts), args.users === undefined ? undefined : Number(args.users)),
+  ...(args.versus === undefined ? [] : [sizeOf(Number(args.versus))]),
+];
 
-for (const [name, value] of Object.entries({ USERS, ACCOUNTS, ROUNDS, DURATION })) {
+for (const [name, value] of Object.entries({ ROUNDS, DURATION })) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
 }
-if (ACCOUNTS - AGENCY_USERS * AGENCY_ACCOUNTS < USERS - AGENCY_USERS) {
-  throw new Error('--accounts must give every user at least one account');
+for (const size of SIZES) {
+  if (!Number.isInteger(size.users) || size.users < 1 || !Number.isInteger(size.accounts)) {
+    throw new Error('--users, --accounts and --versus must be positive integers');
+  }
+  if (size.accounts - size.agencyUsers * size.agencyAccounts < size.users - size.agencyUsers) {
+    throw new Error('--accounts must give every user at least one account');
+  }
+}
+if (SIZES.length === 2 && SIZES[0]!.accounts === SIZES[1]!.accounts) {
+  throw new Error('--versus must be another number of accounts');
 }
 
 /** The same uuid PostgreSQL's md5(text)::uuid gives, so the seed's ids are known here. */
@@ -177,27 +207,21 @@ async function seed(c: pg.Client, p: SeedParams): Promise<void> {
   await c.query('VACUUM ANALYZE');
 }
 
-async function prepareDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
-  let serverUrl = env.BENCH_DATABASE_URL;
-  let stop = async () => undefined as void;
-  if (!serverUrl) {
-    const embedded = await startEmbeddedPostgres({
-      dataDir: join(env.DATA_DIR ?? join(projectRoot(), '.data'), 'bench-postgres'),
-      port: await freePort(),
-      persistent: true,
-      log: () => undefined,
-    });
-    serverUrl = embedded.url;
-    stop = () => embedded.stop();
-  }
-  const params: SeedParams = {
-    version: SEED_VERSION,
-    users: USERS,
-    accounts: ACCOUNTS,
-    agencyUsers: AGENCY_USERS,
-    agencyAccounts: AGENCY_ACCOUNTS,
-  };
-  const dbName = `ssell_bench_u${USERS}_a${ACCOUNTS}`;
+/** The PostgreSQL server the seeds live on: BENCH_DATABASE_URL, else the kept embedded cluster. */
+async function prepareServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (env.BENCH_DATABASE_URL) return { url: env.BENCH_DATABASE_URL, stop: async () => undefined };
+  const embedded = await startEmbeddedPostgres({
+    dataDir: join(env.DATA_DIR ?? join(projectRoot(), '.data'), 'bench-postgres'),
+    port: await freePort(),
+    persistent: true,
+    log: () => undefined,
+  });
+  return { url: embedded.url, stop: () => embedded.stop() };
+}
+
+/** The size's database on the server, seeded unless a seed of the same parameters is there. */
+async function prepareDatabase(serverUrl: string, params: SeedParams): Promise<string> {
+  const dbName = `ssell_bench_u${params.users}_a${params.accounts}`;
   const exists = await withClient(serverUrl, async (c) => {
     const found = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
     if (found.rowCount === 0) await c.query(`CREATE DATABASE ${dbName}`);
@@ -229,10 +253,37 @@ async function prepareDatabase(): Promise<{ url: string; stop: () => Promise<voi
     await seed(c, params);
     await c.query('INSERT INTO bench_seed (params) VALUES ($1)', [JSON.stringify(params)]);
     console.log(
-      `seeded ${dbName}: ${USERS.toLocaleString('en')} users, ${ACCOUNTS.toLocaleString('en')} accounts (${AGENCY_USERS} agencies of ${AGENCY_ACCOUNTS}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `seeded ${dbName}: ${params.users.toLocaleString('en')} users, ${params.accounts.toLocaleString('en')} accounts (${params.agencyUsers} agencies of ${params.agencyAccounts}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   });
-  return { url: databaseUrl, stop };
+  await prewarm(databaseUrl, dbName);
+  return databaseUrl;
+}
+
+/**
+ * Reads the database's tables and indexes once (into the kernel's cache), so no round pays for
+ * files the kernel has dropped: the 2-core VM kept about 1.5 GB of page cache, and a 1M-account
+ * database (1.1 GB) read back from its disk mid-round (vmstat: 0.2-3 MB/s in) fattened the tail.
+ */
+async function prewarm(databaseUrl: string, dbName: string): Promise<void> {
+  await withClient(databaseUrl, async (c) => {
+    try {
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
+      const started = Date.now();
+      const { rows } = await c.query<{ pages: string }>(
+        `SELECT sum(pg_prewarm(c.oid::regclass, 'read'))::bigint AS pages FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i', 't')`,
+      );
+      const mb = (Number(rows[0]?.pages ?? 0) * 8192) / 1024 / 1024;
+      console.log(
+        `read ${dbName} into the OS cache: ${Math.round(mb)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s (pg_prewarm)`,
+      );
+    } catch (error) {
+      console.log(
+        `${dbName} not prewarmed (${(error as Error).message}): a cold OS cache shows in the p99`,
+      );
+    }
+  });
 }
 
 async function waitFor(url: string, proc: ChildProcess): Promise<void> {
@@ -258,12 +309,17 @@ function peakRssMb(pid: number | undefined): number {
 
 interface Server {
   name: 'service' | 'baseline';
+  /** The name with the size when the run has two ("service 1,000,000"). */
+  label: string;
+  size: SeedParams;
   base: string;
   proc: ChildProcess;
 }
 
-async function startServers(databaseUrl: string): Promise<Server[]> {
+async function startServers(databaseUrl: string, size: SeedParams): Promise<Server[]> {
   const servers: Server[] = [];
+  const label = (name: string) =>
+    SIZES.length > 1 ? `${name} ${size.accounts.toLocaleString('en')}` : name;
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (ONLY !== 'baseline') {
     const port = await freePort();
@@ -288,15 +344,33 @@ async function startServers(databaseUrl: string): Promise<Server[]> {
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     );
-    servers.push({ name: 'service', base: `http://127.0.0.1:${port}`, proc });
+    servers.push({
+      name: 'service',
+      label: label('service'),
+      size,
+      base: `http://127.0.0.1:${port}`,
+      proc,
+    });
   }
   if (ONLY !== 'service') {
     const port = await freePort();
     const proc = spawn(process.execPath, [join(projectRoot(), 'dist/bench/baseline/server.js')], {
-      env: { ...env, PORT: String(port), DATABASE_URL: databaseUrl, JWT_SECRET },
+      env: {
+        ...env,
+        PORT: String(port),
+        DATABASE_URL: databaseUrl,
+        JWT_SECRET,
+        BASELINE_STATEMENTS: env.BENCH_BASELINE === 'joined' ? 'joined' : 'issue',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    servers.push({ name: 'baseline', base: `http://127.0.0.1:${port}`, proc });
+    servers.push({
+      name: 'baseline',
+      label: label('baseline'),
+      size,
+      base: `http://127.0.0.1:${port}`,
+      proc,
+    });
   }
   for (const s of servers) {
     await waitFor(`${s.base}/instagram/accounts`, s.proc);
@@ -306,7 +380,8 @@ async function startServers(databaseUrl: string): Promise<Server[]> {
 
 interface Route {
   name: string;
-  next: () => { path: string; token: string };
+  /** The next request against a server of the given size. */
+  next: (size: SeedParams) => { path: string; token: string };
 }
 
 interface Round {
@@ -317,6 +392,7 @@ interface Round {
 }
 
 async function measure(server: Server, route: Route, duration: number): Promise<Round> {
+  const next = () => route.next(server.size);
   const result = await autocannon({
     url: server.base,
     connections: CONNECTIONS,
@@ -324,7 +400,7 @@ async function measure(server: Server, route: Route, duration: number): Promise<
     requests: [
       {
         setupRequest: (request) => {
-          const { path, token } = route.next();
+          const { path, token } = next();
           return {
             ...request,
             method: 'GET',
@@ -401,68 +477,88 @@ async function timeSweepQueries(databaseUrl: string): Promise<string[]> {
   return lines;
 }
 
+/** What a size's requests are made of: its users' JWTs and a sample of accounts with owners'. */
+async function requestsFor(databaseUrl: string, size: SeedParams) {
+  const jwt = new JwtService({ secret: JWT_SECRET });
+  const random = prng(11);
+  const pickUser = () => 1 + Math.floor(random() * size.users);
+  const tokenOf = new Map<number, string>();
+  const token = (i: number) => {
+    let t = tokenOf.get(i);
+    if (!t) {
+      t = jwt.sign({ sub: userId(i), sid: randomUUID() }, { expiresIn: 3600 });
+      tokenOf.set(i, t);
+    }
+    return t;
+  };
+  // 10,000 users and 10,000 accounts (with their owners' tokens), rotating.
+  const listUsers = Array.from({ length: 10_000 }, pickUser);
+  const sample = Array.from({ length: 10_000 }, () => Math.floor(random() * size.accounts));
+  const owners = await withClient(databaseUrl, async (c) => {
+    const rows = await c.query<{ id: string; user_id: string }>(
+      'SELECT id, user_id FROM client_accounts WHERE id = ANY($1::uuid[])',
+      [sample.map(accountId)],
+    );
+    return new Map(rows.rows.map((r) => [r.id, r.user_id]));
+  });
+  const userIndex = new Map<string, number>();
+  for (let i = 1; i <= size.users; i++) userIndex.set(userId(i), i);
+  const byId = sample.map((j) => {
+    const id = accountId(j);
+    return { id, token: token(userIndex.get(owners.get(id)!)!) };
+  });
+  let li = 0;
+  let ai = 0;
+  return {
+    list: () => ({
+      path: '/instagram/accounts?limit=50',
+      token: token(listUsers[li++ % listUsers.length]!),
+    }),
+    one: () => {
+      const pick = byId[ai++ % byId.length]!;
+      return { path: `/instagram/accounts/${pick.id}`, token: pick.token };
+    },
+  };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+
 async function main(): Promise<void> {
-  const database = await prepareDatabase();
-  let servers: Server[] = [];
+  const server = await prepareServer();
+  const servers: Server[] = [];
   let failed = false;
   try {
-    const sweepLines = await timeSweepQueries(database.url);
-    servers = await startServers(database.url);
-
-    const jwt = new JwtService({ secret: JWT_SECRET });
-    const random = prng(11);
-    const pickUser = () => 1 + Math.floor(random() * USERS);
-    const tokenOf = new Map<number, string>();
-    const token = (i: number) => {
-      let t = tokenOf.get(i);
-      if (!t) {
-        t = jwt.sign({ sub: userId(i), sid: randomUUID() }, { expiresIn: 3600 });
-        tokenOf.set(i, t);
-      }
-      return t;
-    };
-    // 10,000 users and 10,000 accounts (with their owners' tokens), rotating.
-    const listUsers = Array.from({ length: 10_000 }, pickUser);
-    const sample = Array.from({ length: 10_000 }, () => Math.floor(random() * ACCOUNTS));
-    const owners = await withClient(database.url, async (c) => {
-      const rows = await c.query<{ id: string; user_id: string }>(
-        'SELECT id, user_id FROM client_accounts WHERE id = ANY($1::uuid[])',
-        [sample.map(accountId)],
-      );
-      return new Map(rows.rows.map((r) => [r.id, r.user_id]));
-    });
-    const userIndex = new Map<string, number>();
-    for (let i = 1; i <= USERS; i++) userIndex.set(userId(i), i);
-    const byId = sample.map((j) => {
-      const id = accountId(j);
-      return { id, token: token(userIndex.get(owners.get(id)!)!) };
-    });
-    let li = 0;
-    let ai = 0;
+    const sizes: Array<{
+      size: SeedParams;
+      url: string;
+      sweepLines: string[];
+      requests: Awaited<ReturnType<typeof requestsFor>>;
+    }> = [];
+    for (const size of SIZES) {
+      const url = await prepareDatabase(server.url, size);
+      sizes.push({
+        size,
+        url,
+        sweepLines: await timeSweepQueries(url),
+        requests: await requestsFor(url, size),
+      });
+    }
+    for (const { size, url } of sizes) servers.push(...(await startServers(url, size)));
+    const requestsOf = (size: SeedParams) => sizes.find((x) => x.size === size)!.requests;
     const routes: Route[] = [
-      {
-        name: 'GET /instagram/accounts?limit=50',
-        next: () => ({
-          path: '/instagram/accounts?limit=50',
-          token: token(listUsers[li++ % listUsers.length]!),
-        }),
-      },
-      {
-        name: 'GET /instagram/accounts/:id',
-        next: () => {
-          const pick = byId[ai++ % byId.length]!;
-          return { path: `/instagram/accounts/${pick.id}`, token: pick.token };
-        },
-      },
+      { name: 'GET /instagram/accounts?limit=50', next: (size) => requestsOf(size).list() },
+      { name: 'GET /instagram/accounts/:id', next: (size) => requestsOf(size).one() },
     ];
 
-    // The same bytes from both, before anything is measured.
-    if (servers.length === 2) {
+    // The same bytes from the service and the baseline of each size, before anything is measured.
+    for (const { size } of sizes) {
+      const pair = servers.filter((s) => s.size === size);
+      if (pair.length !== 2) continue;
       for (let k = 0; k < 20; k++) {
         for (const route of routes) {
-          const { path, token: t } = route.next();
+          const { path, token: t } = route.next(size);
           const [a, b] = await Promise.all(
-            servers.map((s) =>
+            pair.map((s) =>
               fetch(`${s.base}${path}`, { headers: { authorization: `Bearer ${t}` } }).then(
                 async (r) => `${r.status} ${await r.text()}`,
               ),
@@ -473,13 +569,15 @@ async function main(): Promise<void> {
           }
         }
       }
-      console.log('both servers answer the same bytes (40 requests compared)');
+      console.log(
+        `both servers answer the same bytes at ${fmt(size.accounts)} accounts (40 requests compared)`,
+      );
     }
 
     const results = new Map<string, Round[]>();
-    const key = (s: Server, r: Route) => `${s.name} ${r.name}`;
+    const key = (s: Server, r: Route) => `${s.label} ${r.name}`;
     console.log(
-      `\n${CONNECTIONS} connections; per route: a ${WARMUP} s warm-up each, then ${ROUNDS} rounds of ${DURATION} s each, alternating\n`,
+      `\n${CONNECTIONS} connections; per route: a ${WARMUP} s warm-up each, then ${ROUNDS} rounds of ${DURATION} s each, alternating; the baseline ${env.BENCH_BASELINE === 'joined' ? "with the service's one statement per request" : "with the issue's statements at once"}\n`,
     );
     for (const route of routes) {
       for (const s of servers) await measure(s, route, WARMUP);
@@ -491,44 +589,62 @@ async function main(): Promise<void> {
           list.push(round);
           results.set(key(s, route), list);
           console.log(
-            `  ${route.name} round ${r + 1} ${s.name}: ${Math.round(round.rps)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms${round.bad ? `, ${round.bad} non-2xx/errors` : ''}`,
+            `  ${route.name} round ${r + 1} ${s.label}: ${Math.round(round.rps)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms${round.bad ? `, ${round.bad} non-2xx/errors` : ''}`,
           );
           if (round.bad) failed = true;
         }
       }
     }
 
-    const rss = new Map(servers.map((s) => [s.name, peakRssMb(s.proc.pid)]));
-    const fmt = (n: number) => Math.round(n).toLocaleString('en');
-    console.log(
-      `\n${USERS.toLocaleString('en')} users, ${ACCOUNTS.toLocaleString('en')} accounts; rps: mean of the rounds, p50 and p99: median of the rounds (ms)\n`,
-    );
-    console.log(
-      '| route | service req/s | baseline req/s | ratio | service p50 | baseline p50 | service p99 | baseline p99 | ratio |',
-    );
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const route of routes) {
-      const of = (name: string) => results.get(`${name} ${route.name}`) ?? [];
-      const stat = (name: string) => {
-        const rounds = of(name);
-        return {
-          rps: rounds.reduce((t, x) => t + x.rps, 0) / Math.max(1, rounds.length),
-          p50: median(rounds.map((x) => x.p50)),
-          p99: median(rounds.map((x) => x.p99)),
-        };
+    const stat = (s: Server | undefined, route: Route) => {
+      const rounds = s ? (results.get(key(s, route)) ?? []) : [];
+      return {
+        rps: rounds.length ? rounds.reduce((t, x) => t + x.rps, 0) / rounds.length : NaN,
+        p50: median(rounds.map((x) => x.p50)),
+        p99: median(rounds.map((x) => x.p99)),
       };
-      const s = stat('service');
-      const b = stat('baseline');
+    };
+    for (const { size, sweepLines } of sizes) {
+      const service = servers.find((s) => s.size === size && s.name === 'service');
+      const baseline = servers.find((s) => s.size === size && s.name === 'baseline');
       console.log(
-        `| ${route.name} | ${fmt(s.rps)} | ${fmt(b.rps)} | ${(s.rps / b.rps).toFixed(2)}× | ${s.p50} | ${b.p50} | ${s.p99} | ${b.p99} | ${(s.p99 / b.p99).toFixed(2)}× |`,
+        `\n${fmt(size.users)} users, ${fmt(size.accounts)} accounts; rps: mean of the rounds, p50 and p99: median of the rounds (ms)\n`,
       );
+      console.log(
+        '| route | service req/s | baseline req/s | ratio | service p50 | baseline p50 | service p99 | baseline p99 | ratio |',
+      );
+      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+      // One side alone (BENCH_ONLY): its figures, dashes for the other and the ratios.
+      const cell = (n: number, text = String(n)) => (Number.isFinite(n) ? text : '–');
+      for (const route of routes) {
+        const a = stat(service, route);
+        const b = stat(baseline, route);
+        console.log(
+          `| ${route.name} | ${cell(a.rps, fmt(a.rps))} | ${cell(b.rps, fmt(b.rps))} | ${cell(a.rps / b.rps, `${(a.rps / b.rps).toFixed(2)}×`)} | ${cell(a.p50)} | ${cell(b.p50)} | ${cell(a.p99)} | ${cell(b.p99)} | ${cell(a.p99 / b.p99, `${(a.p99 / b.p99).toFixed(2)}×`)} |`,
+        );
+      }
+      const rss = (s: Server | undefined) => fmt(s ? peakRssMb(s.proc.pid) : NaN);
+      console.log(`\npeak RSS: service ${rss(service)} MB, baseline ${rss(baseline)} MB`);
+      console.log('\n| sweep query (repository method) | rows | ms (median of 3) |');
+      console.log('|---|---:|---:|');
+      for (const line of sweepLines) console.log(line);
     }
-    console.log(
-      `\npeak RSS: service ${fmt(rss.get('service') ?? NaN)} MB, baseline ${fmt(rss.get('baseline') ?? NaN)} MB`,
-    );
-    console.log('\n| sweep query (repository method) | rows | ms (median of 3) |');
-    console.log('|---|---:|---:|');
-    for (const line of sweepLines) console.log(line);
+    if (sizes.length === 2) {
+      const [big, small] = sizes.map(({ size }) =>
+        servers.find((s) => s.size === size && s.name === 'service'),
+      );
+      if (big && small) {
+        console.log(
+          `\n| route (the service, in the same rounds) | p99 at ${fmt(big.size.accounts)} (ms) | p99 at ${fmt(small.size.accounts)} (ms) | ratio |`,
+        );
+        console.log('|---|---:|---:|---:|');
+        for (const route of routes) {
+          const a = stat(big, route).p99;
+          const b = stat(small, route).p99;
+          console.log(`| ${route.name} | ${a} | ${b} | ${(a / b).toFixed(2)}× |`);
+        }
+      }
+    }
     if (failed) console.error('\nFAILED: some replies were not 2xx');
   } finally {
     for (const { proc } of servers) {
@@ -538,7 +654,7 @@ async function main(): Promise<void> {
         await exited;
       }
     }
-    await database.stop();
+    await server.stop();
   }
   if (failed) process.exit(1);
 }

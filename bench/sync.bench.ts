@@ -100,13 +100,15 @@ async function withClient<T>(url: string, run: (c: pg.Client) => Promise<T>): Pr
 }
 
 /** User and system CPU seconds a process has used so far (Linux /proc), or NaN. */
-function cpuSeconds(pid: number | undefined): number {
+function cpuSeconds(pid: number | undefined, reapedChildren = false): number {
   if (pid === undefined) return Number.NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name; cutime
+    // and cstime (16, 17) are the children it has waited for.
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (reapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / 100;
   } catch {
     return Number.NaN;
   }
@@ -127,13 +129,18 @@ function postmasterPid(dataDir: string): number | undefined {
 /** PostgreSQL's CPU: the postmaster and its children (backends, WAL writer, checkpointer…). */
 function postgresCpuSeconds(postmasterPid: number | undefined): number {
   if (postmasterPid === undefined) return Number.NaN;
-  let total = cpuSeconds(postmasterPid);
+  // Backends that exited (an autovacuum worker, a closed connection) are in the postmaster's
+  // reaped-children time; one that exits between the listing and its stat is counted there too.
+  let total = cpuSeconds(postmasterPid, true);
   try {
     const children = readFileSync(
       `/proc/${postmasterPid}/task/${postmasterPid}/children`,
       'utf8',
     ).trim();
-    for (const pid of children ? children.split(' ') : []) total += cpuSeconds(Number(pid));
+    for (const pid of children ? children.split(' ') : []) {
+      const seconds = cpuSeconds(Number(pid));
+      if (!Number.isNaN(seconds)) total += seconds;
+    }
   } catch {
     return Number.NaN;
   }

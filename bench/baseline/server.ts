@@ -7,6 +7,10 @@
  * per-request logging. It is what the service is measured against, not a product: no security
  * headers, no request ids, no error envelope beyond a status code.
  *
+ * BASELINE_STATEMENTS=joined runs the service's own statements instead (the list's page, total and
+ * current account in one, the account and the current account in one): the framework's cost
+ * alone, with the SQL held equal; the default is the issue's yardstick (two or three at once).
+ *
  * Environment: PORT, DATABASE_URL, JWT_SECRET. It imports nothing from the service.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -40,6 +44,23 @@ const CURRENT_ID = `SELECT COALESCE(
     (SELECT id FROM client_accounts WHERE user_id = $1 AND status <> 'disconnected'
       ORDER BY created_at DESC, id DESC LIMIT 1)
   ) AS account_id`;
+
+const JOINED = process.env.BASELINE_STATEMENTS === 'joined';
+// The service's joined statements (postgres-client-account.repository.ts), written out again.
+const CURRENT_OF = (n: number) => `COALESCE(
+    (SELECT account_id FROM user_current_accounts WHERE user_id = $${n}),
+    (SELECT id FROM client_accounts WHERE user_id = $${n} AND status <> 'disconnected'
+      ORDER BY created_at DESC, id DESC LIMIT 1))`;
+const TOTAL_AND_PAGE = (after: string) => `SELECT t.total, t.current_id, p.* FROM
+    (SELECT count(*)::int AS total, ${CURRENT_OF(1)} AS current_id
+       FROM client_accounts WHERE user_id = $1) t
+  LEFT JOIN LATERAL (
+    SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
+    WHERE user_id = $1 ${after} ORDER BY created_at DESC, id DESC LIMIT $2
+  ) p ON true`;
+const FIRST_JOINED = TOTAL_AND_PAGE('');
+const NEXT_JOINED = TOTAL_AND_PAGE('AND (created_at, id) < ($3::timestamptz, $4::uuid)');
+const BY_ID_JOINED = `SELECT ${COLUMNS}, ${CURRENT_OF(2)} AS current_id FROM client_accounts WHERE id = $1`;
 
 interface Row {
   id: string;
@@ -168,13 +189,35 @@ async function list(res: ServerResponse, userId: string, params: URLSearchParams
       return send(res, 400, {});
     }
   }
-  const [rows, counted, current] = await Promise.all([
-    after
-      ? query<Row>('b-next', NEXT_PAGE, [userId, limit + 1, after.createdAt, after.id])
-      : query<Row>('b-first', FIRST_PAGE, [userId, limit + 1]),
-    query<{ count: number }>('b-count', COUNT, [userId]),
-    currentId(userId),
-  ]);
+  let rows: Row[];
+  let total: number;
+  let current: string | null;
+  if (JOINED) {
+    type Joined = Row & { total: number; current_id: string | null };
+    const joined = after
+      ? await query<Joined>('b-next-joined', NEXT_JOINED, [
+          userId,
+          limit + 1,
+          after.createdAt,
+          after.id,
+        ])
+      : await query<Joined>('b-first-joined', FIRST_JOINED, [userId, limit + 1]);
+    total = joined[0]!.total;
+    current = joined[0]!.current_id;
+    // An empty page is one row of nulls beside the total.
+    rows = (joined[0]!.id as string | null) === null ? [] : joined;
+  } else {
+    const [page, counted, currentAccount] = await Promise.all([
+      after
+        ? query<Row>('b-next', NEXT_PAGE, [userId, limit + 1, after.createdAt, after.id])
+        : query<Row>('b-first', FIRST_PAGE, [userId, limit + 1]),
+      query<{ count: number }>('b-count', COUNT, [userId]),
+      currentId(userId),
+    ]);
+    rows = page;
+    total = counted[0]!.count;
+    current = currentAccount;
+  }
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   const nextCursor =
@@ -185,18 +228,31 @@ async function list(res: ServerResponse, userId: string, params: URLSearchParams
       : null;
   send(res, 200, {
     accounts: page.map((row) => toAccount(row, current)),
-    total: counted[0]!.count,
+    total,
     nextCursor,
   });
 }
 
 async function one(res: ServerResponse, userId: string, id: string): Promise<void> {
   if (!UUID.test(id)) return send(res, 400, {});
-  const [rows, current] = await Promise.all([
-    query<Row>('b-by-id', BY_ID, [id]),
-    currentId(userId),
-  ]);
-  const row = rows[0];
+  let row: Row | undefined;
+  let current: string | null;
+  if (JOINED) {
+    const [joined] = await query<Row & { current_id: string | null }>(
+      'b-by-id-joined',
+      BY_ID_JOINED,
+      [id, userId],
+    );
+    row = joined;
+    current = joined?.current_id ?? null;
+  } else {
+    const [rows, currentAccount] = await Promise.all([
+      query<Row>('b-by-id', BY_ID, [id]),
+      currentId(userId),
+    ]);
+    row = rows[0];
+    current = currentAccount;
+  }
   if (!row) return send(res, 404, {});
   if (row.user_id !== userId) return send(res, 403, {});
   send(res, 200, toAccount(row, current));
