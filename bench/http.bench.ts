@@ -312,11 +312,17 @@ interface Server {
   /** The name with the size when the run has two ("service 1,000,000"). */
   label: string;
   size: SeedParams;
+  /** The requests of its size, drawn from as it is driven. */
+  requests: Requests;
   base: string;
   proc: ChildProcess;
 }
 
-async function startServers(databaseUrl: string, size: SeedParams): Promise<Server[]> {
+async function startServers(
+  databaseUrl: string,
+  size: SeedParams,
+  requests: Requests,
+): Promise<Server[]> {
   const servers: Server[] = [];
   const label = (name: string) =>
     SIZES.length > 1 ? `${name} ${size.accounts.toLocaleString('en')}` : name;
@@ -348,6 +354,7 @@ async function startServers(databaseUrl: string, size: SeedParams): Promise<Serv
       name: 'service',
       label: label('service'),
       size,
+      requests,
       base: `http://127.0.0.1:${port}`,
       proc,
     });
@@ -368,6 +375,7 @@ async function startServers(databaseUrl: string, size: SeedParams): Promise<Serv
       name: 'baseline',
       label: label('baseline'),
       size,
+      requests,
       base: `http://127.0.0.1:${port}`,
       proc,
     });
@@ -380,8 +388,8 @@ async function startServers(databaseUrl: string, size: SeedParams): Promise<Serv
 
 interface Route {
   name: string;
-  /** The next request against a server of the given size. */
-  next: (size: SeedParams) => { path: string; token: string };
+  /** The next request from a size's requests. */
+  next: (requests: Requests) => { path: string; token: string };
 }
 
 interface Round {
@@ -392,7 +400,7 @@ interface Round {
 }
 
 async function measure(server: Server, route: Route, duration: number): Promise<Round> {
-  const next = () => route.next(server.size);
+  const next = () => route.next(server.requests);
   const result = await autocannon({
     url: server.base,
     connections: CONNECTIONS,
@@ -477,8 +485,13 @@ async function timeSweepQueries(databaseUrl: string): Promise<string[]> {
   return lines;
 }
 
+interface Requests {
+  list(): { path: string; token: string };
+  one(): { path: string; token: string };
+}
+
 /** What a size's requests are made of: its users' JWTs and a sample of accounts with owners'. */
-async function requestsFor(databaseUrl: string, size: SeedParams) {
+async function requestsFor(databaseUrl: string, size: SeedParams): Promise<Requests> {
   const jwt = new JwtService({ secret: JWT_SECRET });
   const random = prng(11);
   const pickUser = () => 1 + Math.floor(random() * size.users);
@@ -532,7 +545,7 @@ async function main(): Promise<void> {
       size: SeedParams;
       url: string;
       sweepLines: string[];
-      requests: Awaited<ReturnType<typeof requestsFor>>;
+      requests: Requests;
     }> = [];
     for (const size of SIZES) {
       const url = await prepareDatabase(server.url, size);
@@ -543,20 +556,21 @@ async function main(): Promise<void> {
         requests: await requestsFor(url, size),
       });
     }
-    for (const { size, url } of sizes) servers.push(...(await startServers(url, size)));
-    const requestsOf = (size: SeedParams) => sizes.find((x) => x.size === size)!.requests;
+    for (const { size, url, requests } of sizes) {
+      servers.push(...(await startServers(url, size, requests)));
+    }
     const routes: Route[] = [
-      { name: 'GET /instagram/accounts?limit=50', next: (size) => requestsOf(size).list() },
-      { name: 'GET /instagram/accounts/:id', next: (size) => requestsOf(size).one() },
+      { name: 'GET /instagram/accounts?limit=50', next: (requests) => requests.list() },
+      { name: 'GET /instagram/accounts/:id', next: (requests) => requests.one() },
     ];
 
     // The same bytes from the service and the baseline of each size, before anything is measured.
-    for (const { size } of sizes) {
+    for (const { size, requests } of sizes) {
       const pair = servers.filter((s) => s.size === size);
       if (pair.length !== 2) continue;
       for (let k = 0; k < 20; k++) {
         for (const route of routes) {
-          const { path, token: t } = route.next(size);
+          const { path, token: t } = route.next(requests);
           const [a, b] = await Promise.all(
             pair.map((s) =>
               fetch(`${s.base}${path}`, { headers: { authorization: `Bearer ${t}` } }).then(

@@ -130,7 +130,7 @@ function postmasterPid(dataDir: string): number | undefined {
 function postgresCpuSeconds(postmasterPid: number | undefined): number {
   if (postmasterPid === undefined) return Number.NaN;
   // Backends that exited (an autovacuum worker, a closed connection) are in the postmaster's
-  // reaped-children time; one that exits between the listing and its stat is counted there too.
+  // reaped-children time; one that exits between these reads is skipped, not a NaN for all.
   let total = cpuSeconds(postmasterPid, true);
   try {
     const children = readFileSync(

@@ -32,34 +32,29 @@ const COLUMNS = `id, user_id, platform, platform_account_id, username, display_n
   profile_picture_url, follower_count, following_count, media_count, biography, website, status,
   account_type, metadata, permissions, created_at, updated_at, last_sync_at, token_expires_at`;
 const CURSOR_COLUMN = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at`;
-const FIRST_PAGE = `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
-  WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`;
-const NEXT_PAGE = `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
-  WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
-  ORDER BY created_at DESC, id DESC LIMIT $2`;
+/** A page of the user's accounts, newest first; `after` narrows it to those past a cursor. */
+const PAGE = (after: string) => `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
+  WHERE user_id = $1 ${after} ORDER BY created_at DESC, id DESC LIMIT $2`;
+const AFTER_CURSOR = 'AND (created_at, id) < ($3::timestamptz, $4::uuid)';
+const FIRST_PAGE = PAGE('');
+const NEXT_PAGE = PAGE(AFTER_CURSOR);
 const COUNT = 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1';
 const BY_ID = `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1`;
-const CURRENT_ID = `SELECT COALESCE(
-    (SELECT account_id FROM user_current_accounts WHERE user_id = $1),
-    (SELECT id FROM client_accounts WHERE user_id = $1 AND status <> 'disconnected'
-      ORDER BY created_at DESC, id DESC LIMIT 1)
-  ) AS account_id`;
-
-const JOINED = process.env.BASELINE_STATEMENTS === 'joined';
-// The service's joined statements (postgres-client-account.repository.ts), written out again.
+/** The user's current account id, the user being parameter `n`. */
 const CURRENT_OF = (n: number) => `COALESCE(
     (SELECT account_id FROM user_current_accounts WHERE user_id = $${n}),
     (SELECT id FROM client_accounts WHERE user_id = $${n} AND status <> 'disconnected'
       ORDER BY created_at DESC, id DESC LIMIT 1))`;
+const CURRENT_ID = `SELECT ${CURRENT_OF(1)} AS account_id`;
+
+const JOINED = process.env.BASELINE_STATEMENTS === 'joined';
+// The service's joined statements (postgres-client-account.repository.ts), written out again.
 const TOTAL_AND_PAGE = (after: string) => `SELECT t.total, t.current_id, p.* FROM
     (SELECT count(*)::int AS total, ${CURRENT_OF(1)} AS current_id
        FROM client_accounts WHERE user_id = $1) t
-  LEFT JOIN LATERAL (
-    SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
-    WHERE user_id = $1 ${after} ORDER BY created_at DESC, id DESC LIMIT $2
-  ) p ON true`;
+  LEFT JOIN LATERAL (${PAGE(after)}) p ON true`;
 const FIRST_JOINED = TOTAL_AND_PAGE('');
-const NEXT_JOINED = TOTAL_AND_PAGE('AND (created_at, id) < ($3::timestamptz, $4::uuid)');
+const NEXT_JOINED = TOTAL_AND_PAGE(AFTER_CURSOR);
 const BY_ID_JOINED = `SELECT ${COLUMNS}, ${CURRENT_OF(2)} AS current_id FROM client_accounts WHERE id = $1`;
 
 interface Row {
