@@ -26,11 +26,11 @@ export function preparedStatement(text: string, values: unknown[]): PreparedStat
 
 /**
  * pg-boss's database, with its parameterised statements prepared. pg-boss sends every statement
- * unnamed, so PostgreSQL parses and plans each of them anew: with a sweep's jobs that was 5 of
- * 24 seconds of PostgreSQL's time (pg_stat_statements, 2,000 accounts with webhooks). Named, each
- * connection plans a statement once (or, for the ones whose best plan depends on their values,
- * as PostgreSQL's plan cache decides). Statements without values (pg-boss's DDL, its migrations,
- * which may hold several commands) go as they are.
+ * unnamed, so PostgreSQL parses, analyses and plans each of them anew: with a sweep's jobs that
+ * was 5 of 24 seconds of PostgreSQL's time (pg_stat_statements, 2,000 accounts with webhooks).
+ * Named, each connection parses and analyses a statement once; it is still planned for its values
+ * every time (the pool's options say why). Statements without values (pg-boss's DDL, its
+ * migrations, which may hold several commands) go as they are.
  *
  * Given to pg-boss as its `db` (pg-boss then neither opens nor closes it: `close` is ours).
  */
@@ -39,7 +39,15 @@ export class PreparedSqlDb extends EventEmitter {
 
   constructor(config: pg.PoolConfig) {
     super();
-    this.pool = new pg.Pool(config);
+    this.pool = new pg.Pool({
+      ...config,
+      // pg-boss's statements are written to be planned for their values, as unnamed ones are. A
+      // named one may be given PostgreSQL's generic plan after five runs, and for the fetch that
+      // plan is a disaster: in a sync benchmark (2026-12-03) the connections switched to it
+      // mid-sweep, each fetch then read 371 buffers instead of 72 and took 9 ms (58.7 s in all
+      // instead of 2 s), and the sweep ran at 109 accounts a second instead of about 145.
+      options: [config.options, '-c plan_cache_mode=force_custom_plan'].filter(Boolean).join(' '),
+    });
     this.pool.on('error', (error) => this.emit('error', error));
   }
 
