@@ -12,7 +12,8 @@
  * scratch database is created on it and dropped; else a throw-away embedded cluster),
  * BENCH_NODE_ARGS (flags for the service's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * BENCH_WORKER_ENV (extra `NAME=value,NAME=value` for the workers, e.g. JOBS_CONCURRENCY=20),
- * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (default info),
+ * BENCH_LOG_DIR (each process's log lines into a file there), BENCH_LOG_LEVEL (info, the default,
+ * debug or trace: a process is ready at its info-level "ssell ready" line),
  * BENCH_PICTURES=0 (accounts without profile pictures: no picture downloads; with BENCH_WEBHOOKS=0
  * too, NODE_ENV=production),
  * BENCH_WEBHOOKS=0 (healthy accounts and no webhook endpoint). By default every account starts in
@@ -50,6 +51,14 @@ const TIMEOUT_MS = Number(env.BENCH_TIMEOUT_MS ?? 15 * 60_000);
 const PICTURES = env.BENCH_PICTURES !== '0';
 /** Accounts recovering from `error`, with their webhook deliveries to a loopback receiver. */
 const WEBHOOKS = env.BENCH_WEBHOOKS !== '0';
+const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'info';
+// Above info the "ssell ready" line is never written, and the run would wait for it forever.
+if (!['info', 'debug', 'trace'].includes(LOG_LEVEL)) {
+  console.error(
+    `BENCH_LOG_LEVEL=${LOG_LEVEL}: use info, debug or trace (each process is ready at its info-level "ssell ready" line)`,
+  );
+  process.exit(2);
+}
 
 interface Receiver {
   url: string;
@@ -336,7 +345,7 @@ async function main(): Promise<void> {
       INSTAGRAM_GRAPH_API_URL: `${emu.url}/v25.0`,
       // One sweep queues every account, so one sweep is what is measured.
       SYNC_SWEEP_BATCH: String(ACCOUNTS),
-      LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+      LOG_LEVEL,
       DATABASE_POOL_SIZE: '20',
     };
     procs.push(startService('api', 'api', { ...serviceEnv, PORT: String(await freePort()) }));
