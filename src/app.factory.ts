@@ -110,8 +110,10 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     const refusal = crossSiteRefusal(request, allowedOrigins);
     if (refusal) throw refusal;
   });
-  fastify.addHook('preValidation', async (request) => {
+  fastify.addHook('preValidation', async (request, reply) => {
     if (containsNul(request.query) || containsNul(request.params)) {
+      // A public page's URL with a NUL in it is still a page a person opened: its refusal too.
+      if (renderErrorPage({ statusCode: 400 } as FastifyError, request, reply)) return reply;
       throw new NulCharacterException();
     }
   });

@@ -585,6 +585,7 @@ describe('the public page /connect/<token>', () => {
       'x'.repeat(200),
       '%3Cscript%3E',
       '%E0%A4%A',
+      'abc%00def',
     ]) {
       const browser = new Browser();
       for (const path of [`/connect/${token}`, `/connect/${token}/authorize`]) {
@@ -592,6 +593,11 @@ describe('the public page /connect/<token>', () => {
         expect(text, path).toMatch(/This link is not valid/);
         expect(text).not.toContain('<script>');
       }
+    }
+    // A NUL in the query (PostgreSQL could not hold it) is refused the same way, as a page.
+    const token = randomBytes(32).toString('base64url');
+    for (const path of [`/connect/${token}?x=%00`, '/connect/done?connected=a%00b']) {
+      expect(pageText(await new Browser().get(path), 404), path).toMatch(/This link is not valid/);
     }
   });
 
