@@ -167,6 +167,9 @@ describe('two workers and an api on one database', () => {
         start('worker', env),
       ]);
       const callsBefore = emu.state.requestTotals()['/v25.0/me'] ?? 0;
+      // Instagram's own pace (tens of milliseconds a call), not the loopback emulator's: on a fast
+      // machine one worker otherwise finished all 400 before the other's next poll (1 s).
+      emu.state.inject({ kind: 'hang', path: '/v25.0/me', delayMs: 100, count: ids.length });
       const started = Date.now();
       await sweep(env.DATABASE_URL);
       await until(

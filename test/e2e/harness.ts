@@ -18,6 +18,7 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { expect } from 'vitest';
 import { freePort } from '../../src/infrastructure/database/embedded-postgres';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { serviceNodeFlags } from '../../bench/service-node';
 
 export const ROOT = join(__dirname, '..', '..');
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -90,7 +91,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
     WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     ...env,
   };
-  const child: ChildProcess = spawn(process.execPath, ['dist/src/main.js'], {
+  const child: ChildProcess = spawn(process.execPath, [...serviceNodeFlags(), 'dist/src/main.js'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/common/project-root';
 import { freePort } from '../../src/infrastructure/database/embedded-postgres';
+import { serviceNodeFlags } from '../../bench/service-node';
 
 let built: string | undefined;
 
@@ -78,7 +79,9 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
     ...(port !== undefined ? { PORT: String(port) } : {}),
     ...options.env,
   };
-  const child = spawn(process.execPath, [join(dir, 'src/main.js'), '--role', options.role], {
+  // With the node flags `npm start` gives it (heap limit, no allocation-site pretenuring).
+  const main = join(dir, 'src/main.js');
+  const child = spawn(process.execPath, [...serviceNodeFlags(), main, '--role', options.role], {
     cwd: projectRoot(),
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
