@@ -96,6 +96,9 @@ afterAll(async () => {
   await database.drop();
 });
 
+/** A user's count of accounts, as the list reads it. */
+const countOf = async (userId: string) => (await repo.listPageWithTotal(userId, 1, null)).total;
+
 describe('create / find', () => {
   it('creates with the spec defaults and reads it back typed', async () => {
     const userId = await newUser();
@@ -148,9 +151,9 @@ describe('create / find', () => {
     });
     await repo.create({ userId: b, platformAccountId: platformId(), username: 'b1' });
     expect((await repo.findByUserId(a)).map((x) => x.id)).toEqual([second.id, first.id]);
-    expect(await repo.countByUserId(a)).toBe(2);
-    expect(await repo.countByUserId(b)).toBe(1);
-    expect(await repo.countByUserId(randomUUID())).toBe(0);
+    expect(await countOf(a)).toBe(2);
+    expect(await countOf(b)).toBe(1);
+    expect(await countOf(randomUUID())).toBe(0);
   });
 
   it('finds accounts by either Instagram id (professional or app-scoped)', async () => {
@@ -434,7 +437,7 @@ describe('listIds', () => {
   });
 });
 
-describe('listPageByUserId (keyset)', () => {
+describe('listPageWithTotal (keyset)', () => {
   it('pages 45 rows with ties in created_at: every row exactly once, in order', async () => {
     const userId = await newUser();
     // 15 instants × 3 rows each; some instants differ only in microseconds.
@@ -458,7 +461,8 @@ describe('listPageByUserId (keyset)', () => {
       const sizes: number[] = [];
       let after = null;
       for (let guard = 0; guard < 100; guard++) {
-        const page = await repo.listPageByUserId(userId, size, after);
+        const page = await repo.listPageWithTotal(userId, size, after);
+        expect(page.total).toBe(45);
         seen.push(...page.accounts.map((a) => a.id));
         sizes.push(page.accounts.length);
         if (!page.next) break;
@@ -473,11 +477,13 @@ describe('listPageByUserId (keyset)', () => {
     const userId = await newUser();
     await repo.create({ userId, platformAccountId: platformId(), username: 'a' });
     await repo.create({ userId, platformAccountId: platformId(), username: 'b' });
-    const page = await repo.listPageByUserId(userId, 1, null);
+    const page = await repo.listPageWithTotal(userId, 1, null);
     expect(page.next!.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
-    expect(await repo.listPageByUserId(randomUUID(), 10, null)).toEqual({
+    expect(await repo.listPageWithTotal(randomUUID(), 10, null)).toEqual({
       accounts: [],
       next: null,
+      total: 0,
+      currentId: null,
     });
   });
 });
@@ -537,7 +543,7 @@ describe('upsertConnected', () => {
     });
     expect(outcome).toEqual({ outcome: 'owned_by_other' });
     expect(await rawRow(account.id)).toEqual(before);
-    expect(await repo.countByUserId(intruder)).toBe(0);
+    expect(await countOf(intruder)).toBe(0);
   });
 
   it('20 concurrent connects of one account make one row', async () => {

@@ -177,9 +177,6 @@ describe('query plans at 40,000 accounts', () => {
     await step('findByPlatformAccountId', () =>
       accounts.findByPlatformAccountId('instagram', account.platformAccountId),
     );
-    await step('countByUserId', () => accounts.countByUserId(userId));
-    await step('listPageByUserId', () => accounts.listPageByUserId(userId, 20, null));
-    await step('listPageByUserId (cursor)', () => accounts.listPageByUserId(userId, 20, cursor));
     await step('listPageWithTotal', () => accounts.listPageWithTotal(userId, 50, null));
     await step('listPageWithTotal (cursor)', () => accounts.listPageWithTotal(userId, 50, cursor));
     await step('listExpiringByUserId', () =>

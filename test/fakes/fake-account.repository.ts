@@ -114,10 +114,7 @@ export class FakeAccountRepository implements IClientAccountRepository {
       .filter((id) => options.afterId === undefined || id > options.afterId)
       .slice(0, options.limit);
   }
-  async countByUserId(userId: string) {
-    return (await this.findByUserId(userId)).length;
-  }
-  async listPageByUserId(
+  private async pageOf(
     userId: string,
     limit: number,
     after: AccountPageCursor | null,
@@ -141,8 +138,8 @@ export class FakeAccountRepository implements IClientAccountRepository {
   }
   async listPageWithTotal(userId: string, limit: number, after: AccountPageCursor | null) {
     const [page, total] = await Promise.all([
-      this.listPageByUserId(userId, limit, after),
-      this.countByUserId(userId),
+      this.pageOf(userId, limit, after),
+      this.findByUserId(userId).then((all) => all.length),
     ]);
     // As findByIdWithCurrent: no current account here.
     return { ...page, total, currentId: null };

@@ -98,22 +98,16 @@ export interface IClientAccountRepository {
     limit: number,
     options?: { now?: Date; revisitWithinHours?: number },
   ): Promise<ClientAccount[]>;
-  countByUserId(userId: string): Promise<number>;
   /**
    * Account ids in id order, after `afterId`, at most `limit` (an integer, 1..10000); only
    * `userId`'s when given. For operators' runs over many accounts (the CLI), page by page.
    */
   listIds(options: { userId?: string; afterId?: string; limit: number }): Promise<string[]>;
 
-  /** Keyset page in `created_at DESC, id DESC` order. */
-  listPageByUserId(
-    userId: string,
-    limit: number,
-    after: AccountPageCursor | null,
-  ): Promise<AccountPage>;
   /**
-   * The same page, the user's count of accounts and their current account (as
-   * ICurrentAccountRepository.findCurrentId has it), in one statement: the list's hot path.
+   * A keyset page in `created_at DESC, id DESC` order, the user's count of accounts and their
+   * current account (as ICurrentAccountRepository.findCurrentId has it), in one statement: the
+   * list's hot path.
    */
   listPageWithTotal(
     userId: string,

@@ -81,17 +81,6 @@ const findByIdWithCurrent = new PreparedStatement({
   text: `SELECT ${COLUMNS}, ${currentAccountIdSql(2)} AS current_id FROM client_accounts WHERE id = $1`,
 });
 // The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id).
-const listFirstPage = new PreparedStatement({
-  name: 'accounts-list-first',
-  text: `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
-         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
-});
-const listNextPage = new PreparedStatement({
-  name: 'accounts-list-next',
-  text: `SELECT ${COLUMNS}, ${CURSOR_COLUMN} FROM client_accounts
-         WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
-         ORDER BY created_at DESC, id DESC LIMIT $2`,
-});
 // The page, the user's total and their current account in one statement: the count (an
 // index-only scan of the same index) always yields its one row, and the page joins it, so an empty
 // page still says the total. One statement where there were two: each costs a socket write and
@@ -117,10 +106,6 @@ const listNextPageWithTotal = new PreparedStatement({
            WHERE user_id = $1 AND (created_at, id) < ($3::timestamptz, $4::uuid)
            ORDER BY created_at DESC, id DESC LIMIT $2
          ) p ON true`,
-});
-const countByUser = new PreparedStatement({
-  name: 'accounts-count-by-user',
-  text: 'SELECT count(*)::int AS count FROM client_accounts WHERE user_id = $1',
 });
 
 // Metadata dates are JSON.stringify'd Dates; anything else reads as "no date" instead of
@@ -440,36 +425,6 @@ export class PostgresClientAccountRepository
       [options.userId ?? null, options.afterId ?? null, limit],
     );
     return rows.map((r) => r.id);
-  }
-
-  async countByUserId(userId: string): Promise<number> {
-    const row = await this.db.one<{ count: number }>(countByUser, [userId]);
-    return row.count;
-  }
-
-  async listPageByUserId(
-    userId: string,
-    limit: number,
-    after: AccountPageCursor | null,
-  ): Promise<AccountPage> {
-    // One extra row says whether a next page exists without a second query.
-    const rows = after
-      ? await this.db.manyOrNone<AccountRow & { cursor_created_at: string }>(listNextPage, [
-          userId,
-          limit + 1,
-          after.createdAt,
-          after.id,
-        ])
-      : await this.db.manyOrNone<AccountRow & { cursor_created_at: string }>(listFirstPage, [
-          userId,
-          limit + 1,
-        ]);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      accounts: page.map(toAccount),
-      next: rows.length > limit && last ? { createdAt: last.cursor_created_at, id: last.id } : null,
-    };
   }
 
   async listPageWithTotal(
