@@ -30,8 +30,17 @@ export function ConfirmDialog(props: {
     element.showModal();
     cancel.current?.focus();
     const closed = () => onClose.current();
+    // Escape closes at once, but the browser's `close` event comes a task later: a person quick
+    // to press the opener again in between reopened nothing (the parent still thought it open,
+    // then heard `close`). Escape is answered here, in its own keystroke, as Cancel is.
+    const cancelled = (event: Event) => {
+      event.preventDefault();
+      onClose.current();
+    };
+    element.addEventListener('cancel', cancelled);
     element.addEventListener('close', closed);
     return () => {
+      element.removeEventListener('cancel', cancelled);
       element.removeEventListener('close', closed);
       if (element.open) element.close();
       if (opener?.isConnected) opener.focus();
@@ -56,7 +65,7 @@ export function ConfirmDialog(props: {
       {props.children}
       <div role="alert">{error && <p class="error">{error}</p>}</div>
       <div class="dialog-actions">
-        <button type="button" ref={cancel} onClick={() => dialog.current?.close()}>
+        <button type="button" ref={cancel} onClick={() => onClose.current()}>
           Cancel
         </button>
         <button
