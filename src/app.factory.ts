@@ -71,7 +71,8 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      if (!renderErrorPage(error, request, reply)) envelope(error, request, reply);
+      if (!renderErrorPage(error.statusCode ?? 400, request, reply))
+        envelope(error, request, reply);
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(deps), adapter, {
@@ -113,7 +114,7 @@ export async function createApp(deps: AppDependencies): Promise<NestFastifyAppli
   fastify.addHook('preValidation', async (request, reply) => {
     if (containsNul(request.query) || containsNul(request.params)) {
       // A public page's URL with a NUL in it is still a page a person opened: its refusal too.
-      if (renderErrorPage({ statusCode: 400 } as FastifyError, request, reply)) return reply;
+      if (renderErrorPage(400, request, reply)) return reply;
       throw new NulCharacterException();
     }
   });

@@ -7,7 +7,6 @@ import {
   SocialPlatform,
 } from '../../src/domain/entities/client-account.entity';
 import {
-  type AccountPage,
   type AccountPageCursor,
   type AccountUpdate,
   type ConnectAccountInput,
@@ -114,35 +113,22 @@ export class FakeAccountRepository implements IClientAccountRepository {
       .filter((id) => options.afterId === undefined || id > options.afterId)
       .slice(0, options.limit);
   }
-  private async pageOf(
-    userId: string,
-    limit: number,
-    after: AccountPageCursor | null,
-  ): Promise<AccountPage> {
-    const all = (await this.findByUserId(userId)).sort((a, b) => (a.id < b.id ? 1 : -1));
-    const start = after ? all.findIndex((a) => a.id === after.id) + 1 : 0;
-    const page = all.slice(start, start + limit);
-    const last = page.at(-1);
-    return {
-      accounts: page,
-      next:
-        start + limit < all.length && last
-          ? { createdAt: '2030-01-01T00:00:00.000000Z', id: last.id }
-          : null,
-    };
-  }
   /** The fake knows no current account: the services' specs never ask it for one. */
   async findByIdWithCurrent(id: string, _userId: string) {
     const account = await this.findById(id);
     return account ? { account, currentId: null } : null;
   }
   async listPageWithTotal(userId: string, limit: number, after: AccountPageCursor | null) {
-    const [page, total] = await Promise.all([
-      this.pageOf(userId, limit, after),
-      this.findByUserId(userId).then((all) => all.length),
-    ]);
+    const all = (await this.findByUserId(userId)).sort((a, b) => (a.id < b.id ? 1 : -1));
+    const start = after ? all.findIndex((a) => a.id === after.id) + 1 : 0;
+    const page = all.slice(start, start + limit);
+    const last = page.at(-1);
+    const next =
+      start + limit < all.length && last
+        ? { createdAt: '2030-01-01T00:00:00.000000Z', id: last.id }
+        : null;
     // As findByIdWithCurrent: no current account here.
-    return { ...page, total, currentId: null };
+    return { accounts: page, next, total: all.length, currentId: null };
   }
   async upsertConnected(input: ConnectAccountInput, tx?: unknown): Promise<ConnectOutcome> {
     this.txSeen.push(tx);

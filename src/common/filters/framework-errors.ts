@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** A public HTML route's page for a URL the router refused, given the status Fastify chose. */
 export type ErrorPage = (status: number) => { status: number; html: string };
@@ -20,11 +20,10 @@ export function registerErrorPage(prefix: string, page: ErrorPage): void {
  * common/http/framework-errors.ts.
  */
 export function renderErrorPage(
-  error: FastifyError,
+  status: number,
   request: FastifyRequest,
   reply: FastifyReply,
 ): boolean {
-  const status = error.statusCode ?? 400;
   for (const [prefix, page] of pages) {
     if (!request.url.startsWith(prefix)) continue;
     const rendered = page(status);

@@ -80,8 +80,8 @@ const findByIdWithCurrent = new PreparedStatement({
   name: 'accounts-find-by-id-with-current',
   text: `SELECT ${COLUMNS}, ${currentAccountIdSql(2)} AS current_id FROM client_accounts WHERE id = $1`,
 });
-// The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id).
-// The page, the user's total and their current account in one statement: the count (an
+// The hot path of GET /instagram/accounts: one index range scan on (user_id, created_at, id) for
+// the page, the user's total and their current account in one statement. The count (an
 // index-only scan of the same index) always yields its one row, and the page joins it, so an empty
 // page still says the total. One statement where there were two: each costs a socket write and
 // read here and a bind-execute in PostgreSQL.
