@@ -15,8 +15,9 @@ export function registerErrorPage(prefix: string, page: ErrorPage): void {
 
 /**
  * Fastify answers a few malformed URLs itself, before any hook, route or Nest filter runs (a path
- * parameter longer than the router allows, broken percent-encoding). Under a public route's
- * prefix that answer is the page the route registered; elsewhere (false) the envelope is sent by
+ * parameter longer than the router allows, broken percent-encoding), and the NUL check refuses
+ * others before validation. Under a public route's prefix that answer is the page the route
+ * registered, for `status`; elsewhere (false) the envelope is sent by
  * common/http/framework-errors.ts.
  */
 export function renderErrorPage(
