@@ -12,7 +12,7 @@ import type {
   IWebhookDeliveryRepository,
   NewWebhookDelivery,
 } from '../../../domain/repositories/webhook-delivery.repository.interface';
-import { pgp, type Db, type Queryable } from '../database';
+import type { Db, Queryable } from '../database';
 import { PG } from '../database.module';
 
 /** The `stream` of an endpoint's pings (they have no account): the nil UUID, as migration 010. */
@@ -35,6 +35,8 @@ interface DeliveryRow {
 }
 
 interface ClaimRow {
+  n: number;
+  head_id: string | null;
   id: string | null;
   event_id: string | null;
   event_type: string | null;
@@ -49,60 +51,86 @@ const SELECT = `SELECT id, endpoint_id, event_id, account_id, event_type, status
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at
   FROM webhook_deliveries`;
 
-const insertColumns = new pgp.helpers.ColumnSet(
-  ['endpoint_id', 'event_id', 'account_event_id', 'account_id', 'event_type', 'payload'],
-  { table: 'webhook_deliveries' },
-);
-
-/** The claim's statement; `done` (optional) marks the delivery just made in the same round trip. */
-function claimSql(done: string): string {
-  // The delivered row is excluded by id: within one statement its update is not yet visible.
-  // The head is taken by its primary key (`= (SELECT …)`): as a join, the planner, sure from
-  // stale statistics that few deliveries were due, walked every due delivery of every pair to
-  // find it (1 ms and 300 to 1,000 pages a claim with a sweep's backlog).
-  return `WITH ${done} head AS (
-           SELECT id, next_attempt_at, lease_until FROM webhook_deliveries
-           WHERE endpoint_id = $1 AND stream = $2 AND status = 'pending' ${done ? 'AND id <> $4' : ''}
-           ORDER BY seq LIMIT 1
-           FOR UPDATE
-         ), claimed AS (
-           UPDATE webhook_deliveries d
-           SET attempts = d.attempts + 1,
-               lease_until = now() + make_interval(secs => $3::double precision / 1000),
-               first_attempt_at = COALESCE(d.first_attempt_at, now()),
-               last_attempt_at = now()
-           WHERE d.id = (SELECT id FROM head) AND d.status = 'pending' AND d.next_attempt_at <= now()
-             AND (d.lease_until IS NULL OR d.lease_until <= now())
-           RETURNING d.id, d.event_id, d.event_type, d.payload, d.attempts, d.first_attempt_at
-         )
-         SELECT id, event_id, event_type, payload, attempts, first_attempt_at,
-                NULL::timestamptz AS waiting_until
-         FROM claimed
-         UNION ALL
-         SELECT NULL, NULL, NULL, NULL, NULL, NULL,
-                GREATEST(h.next_attempt_at, COALESCE(h.lease_until, h.next_attempt_at))
-         FROM head h WHERE NOT EXISTS (SELECT 1 FROM claimed)`;
-}
+/*
+ * In the order given (a function scan yields its rows in the arrays' order, and identity values
+ * are drawn in insertion order): a pair's deliveries go out in `seq` order.
+ */
+const insertDeliveries = new PreparedStatement({
+  name: 'webhook-deliveries-insert',
+  text: `INSERT INTO webhook_deliveries
+           (endpoint_id, event_id, account_event_id, account_id, event_type, payload)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[])
+         ON CONFLICT ON CONSTRAINT webhook_deliveries_event_unique DO NOTHING
+         RETURNING endpoint_id, account_id`,
+});
 
 const MARK_DELIVERED = `SET status = 'delivered', delivered_at = now(), last_status_code = $2,
   last_error = NULL, lease_until = NULL`;
 
 /*
- * The head of the pair's queue, locked (FOR UPDATE, not SKIP LOCKED: skipping a locked head would
- * hand out the event behind it, out of order), then taken only if it is due and nobody holds it.
- * The conditions are on `d`, the row as it is once the lock is ours, so two drains racing for one
- * head cannot both take it. When it is not taken, the head says until when to wait.
+ * The claims of every drain of this process that asked while the previous claim ran, in one
+ * statement: row `n` of the arrays is one pair (endpoint, stream), with the delivery its drain
+ * just made (`done_id`, marked delivered here) and its lease. Per pair, the head of its queue,
+ * locked (FOR UPDATE, not SKIP LOCKED: skipping a locked head would hand out the event behind it,
+ * out of order), then taken only if it is due and nobody holds it. The conditions are on `d`, the
+ * row as it is once the lock is ours, so two drains racing for one head cannot both take it. A
+ * head not taken says until when to wait.
+ *
+ * The delivered row is excluded by id: within one statement its update is not yet visible. The
+ * heads are updated by primary key (`= ANY (ARRAY(…))`): as a join, the planner, sure from stale
+ * statistics that few deliveries were due, walked every due delivery of every pair to find them
+ * (1 ms and 300 to 1,000 pages a claim with a sweep's backlog).
  */
-const claimNext = new PreparedStatement({
-  name: 'webhook-deliveries-claim',
-  text: claimSql(''),
+const claimBatch = new PreparedStatement({
+  name: 'webhook-deliveries-claim-batch',
+  text: `WITH req AS (
+           SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
+               AS (endpoint_id uuid, stream uuid, done_id uuid, done_code int, lease_ms float8))
+             WITH ORDINALITY AS r(endpoint_id, stream, done_id, done_code, lease_ms, n)
+         ), done AS (
+           UPDATE webhook_deliveries d
+           SET status = 'delivered', delivered_at = now(),
+               last_status_code = (SELECT r.done_code FROM req r WHERE r.done_id = d.id),
+               last_error = NULL, lease_until = NULL
+           WHERE d.id = ANY (ARRAY(SELECT done_id FROM req WHERE done_id IS NOT NULL))
+         ), head AS (
+           SELECT r.n, r.lease_ms, h.id, h.next_attempt_at, h.lease_until
+           FROM req r CROSS JOIN LATERAL (
+             SELECT w.id, w.next_attempt_at, w.lease_until FROM webhook_deliveries w
+             WHERE w.endpoint_id = r.endpoint_id AND w.stream = r.stream AND w.status = 'pending'
+               AND w.id IS DISTINCT FROM r.done_id
+             ORDER BY w.seq LIMIT 1
+             FOR UPDATE
+           ) h
+         ), claimed AS (
+           UPDATE webhook_deliveries d
+           SET attempts = d.attempts + 1,
+               lease_until = now() + make_interval(secs => (
+                 SELECT h.lease_ms FROM head h WHERE h.id = d.id) / 1000),
+               first_attempt_at = COALESCE(d.first_attempt_at, now()),
+               last_attempt_at = now()
+           WHERE d.id = ANY (ARRAY(SELECT id FROM head)) AND d.status = 'pending'
+             AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until <= now())
+           RETURNING d.id, d.event_id, d.event_type, d.payload, d.attempts, d.first_attempt_at
+         )
+         SELECT r.n::int AS n, h.id AS head_id, c.id, c.event_id, c.event_type, c.payload,
+                c.attempts, c.first_attempt_at,
+                GREATEST(h.next_attempt_at, COALESCE(h.lease_until, h.next_attempt_at)) AS waiting_until
+         FROM req r LEFT JOIN head h ON h.n = r.n LEFT JOIN claimed c ON c.id = h.id`,
 });
-const deliveredAndClaimNext = new PreparedStatement({
-  name: 'webhook-deliveries-delivered-claim',
-  text: claimSql(`done AS (
-           UPDATE webhook_deliveries ${MARK_DELIVERED.replace('$2', '$5')} WHERE id = $4
-         ),`),
-});
+
+interface ClaimOp {
+  stream: DeliveryStream;
+  leaseMs: number;
+  /** The delivery the drain just made: marked delivered in the same statement. */
+  done?: { id: string; statusCode: number };
+  resolve(result: ClaimResult): void;
+  reject(error: unknown): void;
+}
+
+const streamKey = (stream: DeliveryStream) =>
+  `${stream.endpointId}/${stream.accountId ?? PING_STREAM}`;
+
 const markDelivered = new PreparedStatement({
   name: 'webhook-deliveries-delivered',
   text: `UPDATE webhook_deliveries ${MARK_DELIVERED} WHERE id = $1`,
@@ -122,8 +150,8 @@ const markFailed = new PreparedStatement({
 
 const ERROR_MAX = 200;
 
-function claimResult(row: ClaimRow | null): ClaimResult {
-  if (!row) return { kind: 'empty' };
+function claimResult(row: ClaimRow | undefined): ClaimResult {
+  if (!row || row.head_id === null) return { kind: 'empty' };
   if (row.id === null) return { kind: 'waiting', until: row.waiting_until! };
   return {
     kind: 'claimed',
@@ -157,6 +185,9 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
 
 @Injectable()
 export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryRepository {
+  private claims: ClaimOp[] = [];
+  private claiming = false;
+
   constructor(@Inject(PG) private readonly db: Db) {}
 
   async createMany(
@@ -164,19 +195,17 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
     tx: Queryable = this.db,
   ): Promise<DeliveryStream[]> {
     if (deliveries.length === 0) return [];
-    const values = deliveries.map((d) => ({
-      endpoint_id: d.endpointId,
-      event_id: d.eventId,
-      account_event_id: d.accountEventId,
-      account_id: d.accountId,
-      event_type: d.eventType,
-      payload: d.payload,
-    }));
     // The same event fanned out twice (a retried transaction) is one delivery per endpoint.
     const rows = await tx.manyOrNone<{ endpoint_id: string; account_id: string | null }>(
-      `${pgp.helpers.insert(values, insertColumns)}
-       ON CONFLICT ON CONSTRAINT webhook_deliveries_event_unique DO NOTHING
-       RETURNING endpoint_id, account_id`,
+      insertDeliveries,
+      [
+        deliveries.map((d) => d.endpointId),
+        deliveries.map((d) => d.eventId),
+        deliveries.map((d) => d.accountEventId),
+        deliveries.map((d) => d.accountId),
+        deliveries.map((d) => d.eventType),
+        deliveries.map((d) => d.payload),
+      ],
     );
     const pairs = new Map<string, DeliveryStream>();
     for (const row of rows) {
@@ -188,29 +217,17 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
     return [...pairs.values()];
   }
 
-  async claimNext(stream: DeliveryStream, leaseMs: number): Promise<ClaimResult> {
-    const row = await this.db.oneOrNone<ClaimRow>(claimNext, [
-      stream.endpointId,
-      stream.accountId ?? PING_STREAM,
-      leaseMs,
-    ]);
-    return claimResult(row);
+  claimNext(stream: DeliveryStream, leaseMs: number): Promise<ClaimResult> {
+    return this.claim(stream, leaseMs);
   }
 
-  async markDeliveredAndClaimNext(
+  markDeliveredAndClaimNext(
     id: string,
     statusCode: number,
     stream: DeliveryStream,
     leaseMs: number,
   ): Promise<ClaimResult> {
-    const row = await this.db.oneOrNone<ClaimRow>(deliveredAndClaimNext, [
-      stream.endpointId,
-      stream.accountId ?? PING_STREAM,
-      leaseMs,
-      id,
-      statusCode,
-    ]);
-    return claimResult(row);
+    return this.claim(stream, leaseMs, { id, statusCode });
   }
 
   async markDelivered(id: string, statusCode: number): Promise<void> {
@@ -300,5 +317,64 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
       [endpointId, eventId],
     );
     return row ? toDelivery(row) : null;
+  }
+
+  /**
+   * Claims go in batches: every drain that asks while a claim statement runs waits for the next
+   * one, which serves them all. A drain is short (a claim, a POST, the next claim), so a busy
+   * worker's drains share their claims, and one round trip does the work of several.
+   */
+  private claim(
+    stream: DeliveryStream,
+    leaseMs: number,
+    done?: ClaimOp['done'],
+  ): Promise<ClaimResult> {
+    return new Promise((resolve, reject) => {
+      this.claims.push({ stream, leaseMs, ...(done ? { done } : {}), resolve, reject });
+      if (!this.claiming) void this.flushClaims();
+    });
+  }
+
+  private async flushClaims(): Promise<void> {
+    this.claiming = true;
+    try {
+      while (this.claims.length > 0) {
+        // One request per pair in a statement: a second one for the same pair goes in the next,
+        // so it sees the first one's lease, as it would have with a statement of its own.
+        const batch: ClaimOp[] = [];
+        const later: ClaimOp[] = [];
+        const pairs = new Set<string>();
+        for (const op of this.claims) {
+          const key = streamKey(op.stream);
+          if (pairs.has(key)) later.push(op);
+          else {
+            pairs.add(key);
+            batch.push(op);
+          }
+        }
+        this.claims = later;
+        // In one order everywhere, so two processes' batches lock their heads in the same order.
+        batch.sort((a, b) => (streamKey(a.stream) < streamKey(b.stream) ? -1 : 1));
+        try {
+          const rows = await this.db.manyOrNone<ClaimRow>(claimBatch, [
+            JSON.stringify(
+              batch.map((op) => ({
+                endpoint_id: op.stream.endpointId,
+                stream: op.stream.accountId ?? PING_STREAM,
+                done_id: op.done?.id ?? null,
+                done_code: op.done?.statusCode ?? null,
+                lease_ms: op.leaseMs,
+              })),
+            ),
+          ]);
+          const byRow = new Map(rows.map((row) => [row.n, row]));
+          batch.forEach((op, i) => op.resolve(claimResult(byRow.get(i + 1))));
+        } catch (error) {
+          for (const op of batch) op.reject(error);
+        }
+      }
+    } finally {
+      this.claiming = false;
+    }
   }
 }
