@@ -17,6 +17,15 @@ interface PictureRow {
   fetched_at: Date;
 }
 
+const savePicture = new PreparedStatement({
+  name: 'account-picture-save',
+  text: `INSERT INTO account_pictures (account_id, content, content_type, sha256, source_url, fetched_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (account_id) DO UPDATE SET
+           content = EXCLUDED.content, content_type = EXCLUDED.content_type,
+           sha256 = EXCLUDED.sha256, source_url = EXCLUDED.source_url, fetched_at = EXCLUDED.fetched_at`,
+});
+
 const findPicture = new PreparedStatement({
   name: 'account-picture-find',
   text: `SELECT account_id, content, content_type, sha256, source_url, fetched_at
@@ -41,21 +50,14 @@ export class PostgresAccountPictureRepository implements IAccountPictureReposito
   }
 
   async save(picture: KeptPicture, tx: Queryable = this.db): Promise<void> {
-    await tx.none(
-      `INSERT INTO account_pictures (account_id, content, content_type, sha256, source_url, fetched_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (account_id) DO UPDATE SET
-         content = EXCLUDED.content, content_type = EXCLUDED.content_type,
-         sha256 = EXCLUDED.sha256, source_url = EXCLUDED.source_url, fetched_at = EXCLUDED.fetched_at`,
-      [
-        picture.accountId,
-        picture.bytes,
-        picture.contentType,
-        picture.sha256,
-        picture.sourceUrl,
-        picture.fetchedAt,
-      ],
-    );
+    await tx.none(savePicture, [
+      picture.accountId,
+      picture.bytes,
+      picture.contentType,
+      picture.sha256,
+      picture.sourceUrl,
+      picture.fetchedAt,
+    ]);
   }
 
   async delete(accountId: string, tx: Queryable = this.db): Promise<void> {
