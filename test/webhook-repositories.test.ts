@@ -4,7 +4,7 @@
  * and what cascades.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateKeyringEntry } from '../src/config/keyring';
 import { AccountEventType } from '../src/domain/entities/account-event.entity';
 import type { DeliveryStream } from '../src/domain/repositories/webhook-delivery.repository.interface';
@@ -176,6 +176,58 @@ describe('claimNext', () => {
     expect(
       await deliveries.markDeliveredAndClaimNext(again.delivery.id, 200, stream, LEASE),
     ).toMatchObject({ kind: 'claimed', delivery: { eventId: second } });
+  });
+
+  it('claims of many pairs at once go in one statement, each pair with its own head and outcome', async () => {
+    const pairs = Array.from({ length: 8 }, () => ({
+      endpointId: stream.endpointId,
+      accountId: randomUUID(),
+    }));
+    const ids = [];
+    for (const pair of pairs.slice(0, 6)) ids.push(await add(pair, 2));
+    // Pair 6 is due later (a retry's backoff); pair 7 has nothing pending.
+    const [later] = await add(pairs[6]!, 1);
+    await db.none(
+      `UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`,
+      [later],
+    );
+    const statements = vi.spyOn(db, 'manyOrNone');
+    try {
+      const claims = await Promise.all(pairs.map((pair) => deliveries.claimNext(pair, LEASE)));
+      // The first claim went alone; the seven that asked while it ran shared the next statement.
+      expect(statements).toHaveBeenCalledTimes(2);
+      expect(claims.slice(0, 6)).toEqual(
+        ids.map(([first]) =>
+          expect.objectContaining({ delivery: expect.objectContaining({ eventId: first }) }),
+        ),
+      );
+      expect(claims[6]).toMatchObject({ kind: 'waiting' });
+      expect(claims[7]).toEqual({ kind: 'empty' });
+
+      statements.mockClear();
+      const next = await Promise.all(
+        pairs.slice(0, 6).map((pair, i) => {
+          const claim = claims[i]!;
+          if (claim.kind !== 'claimed') throw new Error('unreachable');
+          return deliveries.markDeliveredAndClaimNext(claim.delivery.id, 200 + i, pair, LEASE);
+        }),
+      );
+      expect(statements).toHaveBeenCalledTimes(2);
+      expect(next).toEqual(
+        ids.map(([, second]) =>
+          expect.objectContaining({ delivery: expect.objectContaining({ eventId: second }) }),
+        ),
+      );
+    } finally {
+      statements.mockRestore();
+    }
+    // Each pair's first delivery was marked with its own status code.
+    const codes = await db.map(
+      `SELECT last_status_code FROM webhook_deliveries WHERE event_id = ANY($1::uuid[]) ORDER BY array_position($1::uuid[], event_id)`,
+      [ids.map(([first]) => first)],
+      (row: { last_status_code: number }) => row.last_status_code,
+    );
+    expect(codes).toEqual([200, 201, 202, 203, 204, 205]);
   });
 
   it("a dead worker's lease runs out and the head is taken again", async () => {
