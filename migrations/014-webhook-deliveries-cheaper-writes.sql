@@ -8,8 +8,10 @@
 -- PostgreSQL itself draws every value once, and nothing looks a delivery up by it (the pairs'
 -- order is read from webhook_deliveries_pending_idx).
 --
--- Free space on each page (fillfactor 70) lets the claim, which changes no indexed column, be a
--- heap-only update: a new version on the same page, no index entries.
+-- Free space on each page (fillfactor 70) lets a claim, which changes no indexed column, often be
+-- a heap-only update: its new version on the same page, and no index entries. Of 2,000 claims of
+-- fresh 1.2 KB deliveries, 501 were, against 1 with full pages. (Marking one delivered changes its
+-- status, which the partial indexes depend on: never heap-only.)
 --
 -- Together, in `npm run bench:sync` at 5,000 accounts (10,000 deliveries), PostgreSQL's CPU went
 -- from 37.1 s to 34.5 s (2026-12-07).
