@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 const results = [];
 const check = (name, ok, detail = '') => {
@@ -158,6 +159,26 @@ try {
     'demo mode: the background sync job ran (lastSyncAt set)',
     Boolean(synced),
     synced ? `@${synced.username}, ${synced.followerCount} followers` : 'not synced within 10 s',
+  );
+
+  // The service's own connections take the cluster's Unix socket in its data folder (no TCP).
+  const socket = join(dataDir, 'postgres', `.s.PGSQL.${pgPort}`);
+  const viaTcp = new pg.Client({
+    connectionString: `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`,
+  });
+  await viaTcp.connect();
+  const sessions = await viaTcp
+    .query(
+      `SELECT count(*) FILTER (WHERE client_addr IS NULL)::int AS socket,
+         count(*) FILTER (WHERE client_addr IS NOT NULL)::int AS tcp
+       FROM pg_stat_activity WHERE application_name LIKE 'ssell%'`,
+    )
+    .finally(() => viaTcp.end());
+  const { socket: overSocket, tcp: overTcp } = sessions.rows[0];
+  check(
+    "the service reaches its embedded PostgreSQL over the data folder's socket",
+    existsSync(socket) && overSocket > 0 && overTcp === 0,
+    `${overSocket} connections over ${socket}, ${overTcp} over TCP`,
   );
 
   const pid = postmasterPid();

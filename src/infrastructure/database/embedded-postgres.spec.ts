@@ -2,7 +2,13 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blockedFolderOnPath, embeddedPostgresAccessProblem } from './embedded-postgres';
+import {
+  blockedFolderOnPath,
+  embeddedPostgresAccessProblem,
+  embeddedSocketDirectory,
+  embeddedUrl,
+} from './embedded-postgres';
+import { parse } from 'pg-connection-string';
 
 /** Someone who owns nothing here, as a freshly created `postgres` user. */
 const stranger = { uid: 64_999, gid: 64_999 };
@@ -83,5 +89,27 @@ describe('embeddedPostgresAccessProblem', () => {
         binaries: undefined,
       }),
     ).toBeUndefined();
+  });
+});
+
+describe("the embedded cluster's socket", () => {
+  it('lives in the data directory, and the URL takes it over TCP', () => {
+    const dir = '/home/lena/ssell/.data/postgres';
+    expect(embeddedSocketDirectory(dir, 54329, 'linux')).toBe(dir);
+    expect(parse(embeddedUrl(54329, dir))).toMatchObject({ host: dir, port: '54329' });
+    expect(parse(embeddedUrl(54329))).toMatchObject({ host: '127.0.0.1', port: '54329' });
+  });
+
+  it('is left out where a socket cannot be: Windows, a path too long, commas or quotes', () => {
+    expect(embeddedSocketDirectory('C:\\ssell\\.data\\postgres', 54329, 'win32')).toBeUndefined();
+    // 103 bytes for the socket's whole path at most, ".s.PGSQL.54329" included.
+    const fits = `/${'a'.repeat(87)}`;
+    expect(`${fits}/.s.PGSQL.54329`).toHaveLength(103);
+    expect(embeddedSocketDirectory(fits, 54329, 'linux')).toBe(fits);
+    expect(embeddedSocketDirectory(`${fits}a`, 54329, 'darwin')).toBeUndefined();
+    expect(embeddedSocketDirectory('/srv/a,b/postgres', 54329, 'linux')).toBeUndefined();
+    expect(embeddedSocketDirectory('/srv/"a"/postgres', 54329, 'linux')).toBeUndefined();
+    // Spaces are fine: the folder is quoted for PostgreSQL, percent-encoded in the URL.
+    expect(parse(embeddedUrl(1, '/srv/my data/postgres')).host).toBe('/srv/my data/postgres');
   });
 });
