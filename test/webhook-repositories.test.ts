@@ -230,6 +230,25 @@ describe('claimNext', () => {
     expect(codes).toEqual([200, 201, 202, 203, 204, 205]);
   });
 
+  it("finds one endpoint's pairs with a head due: not leased, not backing off, not another endpoint's", async () => {
+    const other = { endpointId: (await newEndpoint()).id, accountId: randomUUID() };
+    const pings = { endpointId: stream.endpointId, accountId: null };
+    const leased = { endpointId: stream.endpointId, accountId: randomUUID() };
+    const backingOff = { endpointId: stream.endpointId, accountId: randomUUID() };
+    for (const pair of [stream, other, pings, leased, backingOff]) await add(pair, 2);
+    expect((await deliveries.claimNext(leased, LEASE)).kind).toBe('claimed');
+    await db.none(
+      `UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour'
+       WHERE id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND account_id = $2
+                   ORDER BY seq LIMIT 1)`,
+      [backingOff.endpointId, backingOff.accountId],
+    );
+    const due = await deliveries.findDueStreamsOf(stream.endpointId, 10);
+    expect(due).toHaveLength(2);
+    expect(due).toEqual(expect.arrayContaining([stream, pings]));
+    expect(await deliveries.findDueStreamsOf(stream.endpointId, 1)).toHaveLength(1);
+  });
+
   it("a dead worker's lease runs out and the head is taken again", async () => {
     const [first] = await add(stream, 1);
     expect((await deliveries.claimNext(stream, 50)).kind).toBe('claimed');

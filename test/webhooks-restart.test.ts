@@ -76,7 +76,9 @@ it('delivers after a restart what the stopped service could not, in order', asyn
   // What a kill -9 leaves: the drain jobs gone with the process, the head claimed by it.
   const side = createDatabase(database.url, 1, () => undefined);
   try {
-    await side.db.none(`DELETE FROM pgboss.job WHERE name = 'webhook.deliver'`);
+    await side.db.none(
+      `DELETE FROM pgboss.job WHERE name IN ('webhook.deliver', 'webhook.deliver-endpoint')`,
+    );
     await side.db.none(
       `UPDATE webhook_deliveries SET lease_until = now() - interval '1 second'
        WHERE seq = (SELECT min(seq) FROM webhook_deliveries WHERE status = 'pending')`,

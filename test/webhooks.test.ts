@@ -404,6 +404,33 @@ describe('delivery', () => {
     expect(logged).toMatchObject({ attempts: 2, lastStatusCode: 200 });
   });
 
+  it("one account's hanging delivery holds one slot: the endpoint's other accounts are delivered meanwhile", async () => {
+    await register('/slot', ['account.status_changed']);
+    const stuck = await newAccount();
+    const others = [await newAccount(), await newAccount(), await newAccount()];
+    let hangs = 1;
+    receiver.reply = (r) =>
+      r.path === '/slot' && r.body?.data?.account?.id === stuck.id && hangs-- > 0 ? 'hang' : 200;
+    await statusEvent(stuck.id, user.userId, 1);
+    await receiver.waitFor((all) => all.some(at('/slot')), 'the attempt that hangs');
+    const hungAt = Date.now();
+    // Appended while the endpoint's drain waits on the hung attempt: taken on at once, beside it.
+    for (const other of others) await statusEvent(other.id, user.userId, 1);
+    const delivered = await receiver.waitFor((all) => {
+      const got = all.filter(
+        (r) => r.path === '/slot' && others.some((o) => o.id === r.body?.data?.account?.id),
+      );
+      return got.length === others.length && got;
+    }, "the other accounts' events");
+    expect(Math.max(...delivered.map((r) => r.at)) - hungAt).toBeLessThan(TIMEOUT_MS);
+    // And the hung one is tried again after its timeout, under the same delivery id.
+    const attempts = await receiver.waitFor((all) => {
+      const got = all.filter((r) => r.path === '/slot' && r.body?.data?.account?.id === stuck.id);
+      return got.length === 2 && got;
+    }, 'the retry of the hung delivery');
+    expect(attempts[1]!.headers['x-ssell-delivery']).toBe(attempts[0]!.headers['x-ssell-delivery']);
+  });
+
   it("keeps each account's events in order while one is retried; other accounts go on", async () => {
     await register('/order', ['account.status_changed']);
     const a = await newAccount();

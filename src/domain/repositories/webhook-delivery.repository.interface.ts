@@ -74,6 +74,8 @@ export interface IWebhookDeliveryRepository {
   requeueFailed(since: Date, endpointId?: string): Promise<DeliveryStream[]>;
   /** Pairs whose oldest pending delivery is due and not leased: what the sweep wakes. */
   findDueStreams(limit: number): Promise<DeliveryStream[]>;
+  /** The same for one endpoint, in no particular order: what its drain takes on next. */
+  findDueStreamsOf(endpointId: string, limit: number): Promise<DeliveryStream[]>;
   /** Newest first, keyset-paginated. */
   listByEndpoint(
     endpointId: string,

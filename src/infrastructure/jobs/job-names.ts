@@ -17,6 +17,11 @@ export interface JobPayloads {
    * the endpoint's pings). The rows in webhook_deliveries are the truth; this only says "look".
    */
   'webhook.deliver': { endpointId: string; accountId: string | null };
+  /**
+   * Deliver what is due for every pair of one endpoint, many pairs at once and each in order:
+   * what a change's fan-out asks for, so a busy endpoint has one job, not one per account.
+   */
+  'webhook.deliver-endpoint': { endpointId: string };
   /** Wake the pairs whose next delivery is due but that no job is looking after (lost, killed). */
   'webhooks.sweep': Record<string, never>;
 }
@@ -29,6 +34,7 @@ export const JOB_NAMES: readonly JobName[] = [
   'tokens.refresh-sweep',
   'accounts.sync-sweep',
   'webhook.deliver',
+  'webhook.deliver-endpoint',
   'webhooks.sweep',
 ];
 

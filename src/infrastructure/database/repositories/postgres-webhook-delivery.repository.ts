@@ -119,6 +119,21 @@ const claimBatch = new PreparedStatement({
          FROM req r LEFT JOIN head h ON h.n = r.n LEFT JOIN claimed c ON c.id = h.id`,
 });
 
+/*
+ * The heads of one endpoint's pairs in the order of the pending index, without sorting them by
+ * due time: the LIMIT stops the walk as soon as it has found enough that are due.
+ */
+const dueStreamsOf = new PreparedStatement({
+  name: 'webhook-deliveries-due-streams-of',
+  text: `SELECT account_id FROM (
+           SELECT DISTINCT ON (stream) account_id, next_attempt_at, lease_until
+           FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'
+           ORDER BY stream, seq
+         ) heads
+         WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now())
+         LIMIT $2`,
+});
+
 interface ClaimOp {
   stream: DeliveryStream;
   leaseMs: number;
@@ -281,6 +296,14 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
       [limit],
     );
     return rows.map((row) => ({ endpointId: row.endpoint_id, accountId: row.account_id }));
+  }
+
+  async findDueStreamsOf(endpointId: string, limit: number): Promise<DeliveryStream[]> {
+    const rows = await this.db.manyOrNone<{ account_id: string | null }>(dueStreamsOf, [
+      endpointId,
+      limit,
+    ]);
+    return rows.map((row) => ({ endpointId, accountId: row.account_id }));
   }
 
   async listByEndpoint(

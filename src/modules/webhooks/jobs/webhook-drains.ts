@@ -11,6 +11,11 @@ export function drainKey(stream: DeliveryStream): string {
   return `webhook:${stream.endpointId}:${stream.accountId ?? 'ping'}`;
 }
 
+/** One queued drain per endpoint, as per pair. */
+export function endpointDrainKey(endpointId: string): string {
+  return `webhook:${endpointId}`;
+}
+
 export type DrainQueue = Pick<JobQueue, 'enqueue' | 'enqueueMany'>;
 
 /** Asks for a drain of the pair (in `tx` when given: it exists only if the deliveries do). */
@@ -27,6 +32,20 @@ export async function requestDrain(
       ...(options.tx ? { tx: options.tx } : {}),
       ...(options.startAfter ? { startAfter: options.startAfter } : {}),
     },
+  );
+  return id !== null;
+}
+
+/** Asks for a drain of every pair of the endpoint (in `tx` when given, as `requestDrain`). */
+export async function requestEndpointDrain(
+  queue: DrainQueue,
+  endpointId: string,
+  options: { tx?: Queryable } = {},
+): Promise<boolean> {
+  const id = await queue.enqueue(
+    'webhook.deliver-endpoint',
+    { endpointId },
+    { singletonKey: endpointDrainKey(endpointId), ...(options.tx ? { tx: options.tx } : {}) },
   );
   return id !== null;
 }

@@ -6,6 +6,8 @@ import { WebhookDeliveryService } from '../services/webhook-delivery.service';
 
 /** Every minute: a lost drain costs a delivery at most a minute (pg-boss crons are per minute). */
 export const WEBHOOK_SWEEP_CRON = '* * * * *';
+/** Endpoints a worker process drains at once (one drain per endpoint at a time, anywhere). */
+export const ENDPOINTS_AT_ONCE = 4;
 
 /**
  * Registers the delivery workers and the sweep. A worker process also sweeps once at start, so
@@ -27,6 +29,14 @@ export class WebhookJobsScheduler implements OnApplicationBootstrap {
         await this.delivery.drain(job.data);
       },
       { concurrency: this.config.webhooks.concurrency },
+    );
+    await this.queue.work(
+      'webhook.deliver-endpoint',
+      async (job) => {
+        await this.delivery.drainEndpoint(job.data.endpointId);
+      },
+      // Each drains up to WEBHOOK_CONCURRENCY pairs at once.
+      { concurrency: ENDPOINTS_AT_ONCE },
     );
     await this.queue.work('webhooks.sweep', async () => {
       await this.delivery.sweep();

@@ -20,13 +20,15 @@ import {
 } from '../../../infrastructure/crypto/webhook-secret-cipher';
 import { WebhookClient } from '../../../infrastructure/http/webhook-client';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { requestDrain, requestDrains } from '../jobs/webhook-drains';
+import { requestDrain, requestDrains, requestEndpointDrain } from '../jobs/webhook-drains';
 import { deliveryHeaders } from '../webhook-signature';
 
 /** Retried for this long after the first attempt, then `failed` (and the pair moves on). */
 export const RETRY_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** One drain job runs at most this long, then queues its pair's next drain (others get a turn). */
 export const DRAIN_BUDGET_MS = 60_000;
+/** How often an endpoint's drain looks for pairs with new work while its slots are busy. */
+export const ENDPOINT_POLL_MS = 100;
 /** Pairs woken per sweep; the rest wait for the next one, longest overdue first. */
 export const SWEEP_BATCH = 5_000;
 /** Beyond the attempt's own deadline, before a crashed worker's claim may be taken over. */
@@ -88,11 +90,15 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     this.stopping = true;
   }
 
-  async drain(stream: DeliveryStream): Promise<DrainResult> {
-    const started = Date.now();
+  async drain(
+    stream: DeliveryStream,
+    options: { deadline?: number; endpoint?: () => Promise<SigningEndpoint | null> } = {},
+  ): Promise<DrainResult> {
+    const deadline = options.deadline ?? Date.now() + DRAIN_BUDGET_MS;
     const leaseMs = this.config.webhooks.timeoutMs + LEASE_MARGIN_MS;
     const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
-    const outOfTime = () => this.stopping || Date.now() - started >= DRAIN_BUDGET_MS;
+    const outOfTime = () => this.stopping || Date.now() >= deadline;
+    const signing = options.endpoint ?? (() => this.signingEndpoint(stream.endpointId));
     let endpoint: SigningEndpoint | null | undefined;
     let claim = outOfTime() ? undefined : await this.deliveries.claimNext(stream, leaseMs);
     for (;;) {
@@ -105,7 +111,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
         await requestDrain(this.queue, stream, { startAfter: claim.until });
         return { ...result, stopped: 'waiting' };
       }
-      endpoint ??= await this.signingEndpoint(stream.endpointId);
+      endpoint ??= await signing();
       // Deleted meanwhile: its deliveries went with it (cascade).
       if (!endpoint) return { ...result, stopped: 'endpoint_gone' };
       const delivery = claim.delivery;
@@ -132,6 +138,83 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
         return { ...result, stopped: 'waiting' };
       }
     }
+  }
+
+  /**
+   * Drains every pair of the endpoint that has a delivery due, up to WEBHOOK_CONCURRENCY pairs at
+   * once, each in its own order, and takes on pairs whose work arrives meanwhile, until none is
+   * left or the budget is spent (then it queues its successor). A pair that waits for a retry has
+   * its own drain queued for that time (as `drain` does); a pair that hangs holds one slot, and
+   * the others go on. The endpoint's secret is read once.
+   */
+  async drainEndpoint(endpointId: string): Promise<DrainResult> {
+    const deadline = Date.now() + DRAIN_BUDGET_MS;
+    const slots = this.config.webhooks.concurrency;
+    const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
+    let endpoint: Promise<SigningEndpoint | null> | undefined;
+    const signing = () => (endpoint ??= this.signingEndpoint(endpointId));
+    const running = new Map<string, Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    const start = (stream: DeliveryStream) => {
+      const key = stream.accountId ?? '';
+      const run = this.drain(stream, { deadline, endpoint: signing }).then(
+        (drained) => {
+          result.delivered += drained.delivered;
+          result.failed += drained.failed;
+          if (drained.stopped === 'endpoint_gone') result.stopped = 'endpoint_gone';
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+      running.set(
+        key,
+        run.finally(() => running.delete(key)),
+      );
+    };
+    let yielded = false;
+    try {
+      for (;;) {
+        if (failure || result.stopped === 'endpoint_gone') break;
+        if (this.stopping || Date.now() >= deadline) {
+          yielded = true;
+          break;
+        }
+        let found = 0;
+        if (running.size < slots) {
+          // Twice the free slots: some of the heads found may be pairs already running here.
+          const due = await this.deliveries.findDueStreamsOf(
+            endpointId,
+            2 * (slots - running.size),
+          );
+          for (const stream of due) {
+            if (running.size >= slots) break;
+            if (running.has(stream.accountId ?? '')) continue;
+            start(stream);
+            found++;
+          }
+        }
+        if (running.size === 0) break;
+        if (found === 0) {
+          // Busy, or nothing new: wait for a pair to finish, or look again shortly for new work.
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            ...running.values(),
+            new Promise((resolve) => (timer = setTimeout(resolve, ENDPOINT_POLL_MS))),
+          ]);
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      // Never left running behind the job (they do not reject: a failure is kept above).
+      await Promise.all(running.values());
+    }
+    if (failure) throw failure.error;
+    if (yielded) {
+      await requestEndpointDrain(this.queue, endpointId);
+      return { ...result, stopped: 'yielded' };
+    }
+    return result;
   }
 
   /**

@@ -24,16 +24,16 @@ import {
 } from '../../../domain/repositories/webhook-endpoint.repository.interface';
 import { AccountEventListeners } from '../../../infrastructure/database/account-event-listeners';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { requestDrain } from '../jobs/webhook-drains';
+import { requestEndpointDrain } from '../jobs/webhook-drains';
 import { accountEventPayload } from '../webhook-payload';
 
 /**
  * The outbox's fan-out: for the account events of every append anywhere, inside the transaction
  * that appends them, one delivery row per event and endpoint of the account's owner subscribed
- * to it, and a drain job for each (endpoint, account) pair. So a delivery exists exactly when its
+ * to it, and a drain job for each endpoint (which takes on all its pairs that have work). So a delivery exists exactly when its
  * event does, and a crash between the change and the delivery loses nothing. A change's events
  * (a sync's `status_changed` and `recovered`) fan out together: one read of the endpoints, one
- * insert of the deliveries, one drain per pair.
+ * insert of the deliveries, one drain request per endpoint.
  */
 @Injectable()
 export class WebhookFanoutService implements OnModuleInit {
@@ -113,7 +113,9 @@ export class WebhookFanoutService implements OnModuleInit {
       }
       // In the events' order: a pair's deliveries go out in the order they are inserted.
       const streams = await this.deliveries.createMany(rows, tx);
-      for (const stream of streams) await requestDrain(this.queue, stream, { tx });
+      for (const endpointId of new Set(streams.map((s) => s.endpointId))) {
+        await requestEndpointDrain(this.queue, endpointId, { tx });
+      }
       written += rows.length;
     }
     return written;
