@@ -16,8 +16,7 @@ import { verifyHs256 } from '../auth/hs256';
 import { SESSION_COOKIE, hashSessionToken, isWellFormedSessionToken } from '../auth/session-token';
 import type { AuthenticatedRequest } from '../decorators/session.decorator';
 import { REVOKED_SESSIONS, type RevokedSessions } from './revoked-sessions';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { UUID_PATTERN as UUID } from '../uuid';
 
 /** Clock difference with the process that signed a token. */
 const CLOCK_SKEW_SECONDS = 60;

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { UUID_PATTERN as UUID } from '../../common/uuid';
 import {
   TOKEN_TYPES,
   type StoreTokenInput,
@@ -20,8 +21,6 @@ export {
   type TokenType,
 } from '../../domain/entities/account-token.entity';
 export { TokenKeyError } from './token-key-check';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The account id in the one form that is bound into each ciphertext (PostgreSQL's own text form of

@@ -9,11 +9,11 @@ import { ApiHeader } from '@nestjs/swagger';
 import type { AuthenticatedRequest } from '../../../common/decorators/session.decorator';
 import type { ClientAccount } from '../../../domain/entities/client-account.entity';
 import { CurrentAccountService } from '../services/current-account.service';
+import { UUID_PATTERN as UUID } from '../../../common/uuid';
 
 /** Names the account a request acts on, instead of the person's current account. */
 export const ACTING_ACCOUNT_HEADER = 'X-Instagram-Account-Id';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const ACTING_ACCOUNT_HEADER_MESSAGE = `${ACTING_ACCOUNT_HEADER} must be one account id (a UUID)`;
 
 interface ActingAccountRequest {
