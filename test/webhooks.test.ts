@@ -5,7 +5,7 @@
  * second, so a retry lands a second or two after the failure it follows.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AccountEventType } from '../src/domain/entities/account-event.entity';
 import {
   ACCOUNT_EVENT_REPOSITORY,
@@ -429,6 +429,46 @@ describe('delivery', () => {
       return got.length === 2 && got;
     }, 'the retry of the hung delivery');
     expect(attempts[1]!.headers['x-ssell-delivery']).toBe(attempts[0]!.headers['x-ssell-delivery']);
+  });
+
+  it('a receiver refusing every account: the endpoint drain backs off, and nothing is lost', async () => {
+    const { id } = await register('/down', ['account.status_changed']);
+    const accounts = [];
+    for (let i = 0; i < 24; i++) accounts.push(await newAccount());
+    let up = false;
+    receiver.reply = (r) => (r.path === '/down' && !up ? 503 : 200);
+    const drains = vi.spyOn(t.app.get(WebhookDeliveryService), 'drainEndpoint');
+    // One change's events for all 24: one drain of the endpoint sees every pair due at once.
+    await events.appendAll(
+      accounts.map((a, n) => ({
+        accountId: a.id,
+        userId: user.userId,
+        type: AccountEventType.STATUS_CHANGED,
+        data: { from: 'active', to: 'error', reason: `down-${n}` },
+      })),
+    );
+    // 16 pairs (WEBHOOK_CONCURRENCY) failed in a row and none delivered: it queued itself for
+    // after the first retry's delay instead of holding its slot.
+    await until(
+      async () =>
+        drains.mock.settledResults.some(
+          (r) =>
+            r.type === 'fulfilled' && r.value.stopped === 'retrying' && r.value.delivered === 0,
+        ),
+      'the endpoint drain backing off',
+    );
+    up = true;
+    const delivered = await until(async () => {
+      const rows = await t.db.manyOrNone<{ status: string; attempts: number; account_id: string }>(
+        'SELECT status, attempts, account_id FROM webhook_deliveries WHERE endpoint_id = $1',
+        [id],
+      );
+      return rows.length === 24 && rows.every((r) => r.status === 'delivered') && rows;
+    }, 'every account delivered once the receiver answers');
+    expect(new Set(delivered.map((r) => r.account_id))).toEqual(new Set(accounts.map((a) => a.id)));
+    // Those refused while it was down were tried again (the rest may have waited untried).
+    expect(delivered.filter((r) => r.attempts >= 2).length).toBeGreaterThanOrEqual(16);
+    drains.mockRestore();
   });
 
   it("keeps each account's events in order while one is retried; other accounts go on", async () => {

@@ -229,11 +229,17 @@ function redeliveryLine(stream: DeliveryStream, result: DrainResult): AccountLin
   switch (result.stopped) {
     case 'empty':
       return { accountId: pair, result: result.failed > 0 ? 'failed' : 'done', detail: counts };
-    case 'waiting':
+    case 'retrying':
       return {
         accountId: pair,
         result: 'failed',
         detail: `${counts}; the receiver refused again: the workers retry with backoff`,
+      };
+    case 'waiting':
+      return {
+        accountId: pair,
+        result: 'skipped',
+        detail: `${counts}; another drain holds it or its next attempt is later: the workers finish it`,
       };
     case 'yielded':
       return { accountId: pair, result: 'skipped', detail: `${counts}; the workers finish it` };

@@ -40,12 +40,16 @@ export async function requestDrain(
 export async function requestEndpointDrain(
   queue: DrainQueue,
   endpointId: string,
-  options: { tx?: Queryable } = {},
+  options: { tx?: Queryable; startAfter?: Date } = {},
 ): Promise<boolean> {
   const id = await queue.enqueue(
     'webhook.deliver-endpoint',
     { endpointId },
-    { singletonKey: endpointDrainKey(endpointId), ...(options.tx ? { tx: options.tx } : {}) },
+    {
+      singletonKey: endpointDrainKey(endpointId),
+      ...(options.tx ? { tx: options.tx } : {}),
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
+    },
   );
   return id !== null;
 }

@@ -6,8 +6,6 @@ import { WebhookDeliveryService } from '../services/webhook-delivery.service';
 
 /** Every minute: a lost drain costs a delivery at most a minute (pg-boss crons are per minute). */
 export const WEBHOOK_SWEEP_CRON = '* * * * *';
-/** Endpoints a worker process drains at once (one drain per endpoint at a time, anywhere). */
-export const ENDPOINTS_AT_ONCE = 4;
 
 /**
  * Registers the delivery workers and the sweep. A worker process also sweeps once at start, so
@@ -35,8 +33,9 @@ export class WebhookJobsScheduler implements OnApplicationBootstrap {
       async (job) => {
         await this.delivery.drainEndpoint(job.data.endpointId);
       },
-      // Each drains up to WEBHOOK_CONCURRENCY pairs at once.
-      { concurrency: ENDPOINTS_AT_ONCE },
+      // Endpoints at once (one drain per endpoint anywhere), each up to as many of its pairs: a
+      // receiver that hangs holds its own drain, not the other endpoints'.
+      { concurrency: this.config.webhooks.concurrency },
     );
     await this.queue.work('webhooks.sweep', async () => {
       await this.delivery.sweep();

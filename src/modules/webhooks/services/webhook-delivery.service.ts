@@ -52,8 +52,11 @@ export function retryDelayMs(
 export interface DrainResult {
   delivered: number;
   failed: number;
-  /** Why the drain stopped: nothing pending, waiting for a retry, or out of budget / stopping. */
-  stopped: 'empty' | 'waiting' | 'yielded' | 'endpoint_gone';
+  /**
+   * Why the drain stopped: nothing pending, an attempt failed (its retry is queued), the head is
+   * not due or held by another drain, out of budget or stopping, or the endpoint deleted.
+   */
+  stopped: 'empty' | 'retrying' | 'waiting' | 'yielded' | 'endpoint_gone';
 }
 
 interface SigningEndpoint {
@@ -135,7 +138,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
         claim = outOfTime() ? undefined : await this.deliveries.claimNext(stream, leaseMs);
       } else {
         await requestDrain(this.queue, stream, { startAfter: outcome.retryAt });
-        return { ...result, stopped: 'waiting' };
+        return { ...result, stopped: 'retrying' };
       }
     }
   }
@@ -145,7 +148,8 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
    * once, each in its own order, and takes on pairs whose work arrives meanwhile, until none is
    * left or the budget is spent (then it queues its successor). A pair that waits for a retry has
    * its own drain queued for that time (as `drain` does); a pair that hangs holds one slot, and
-   * the others go on. The endpoint's secret is read once.
+   * the others go on. After WEBHOOK_CONCURRENCY pairs in a row failed and none delivered, it stops
+   * and queues itself again after the first retry's delay. The endpoint's secret is read once.
    */
   async drainEndpoint(endpointId: string): Promise<DrainResult> {
     const deadline = Date.now() + DRAIN_BUDGET_MS;
@@ -155,6 +159,8 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     const signing = () => (endpoint ??= this.signingEndpoint(endpointId));
     const running = new Map<string, Promise<void>>();
     let failure: { error: unknown } | undefined;
+    /** Pairs in a row whose attempt failed and nothing delivered: the receiver is down. */
+    let failing = 0;
     const start = (stream: DeliveryStream) => {
       const key = stream.accountId ?? '';
       const run = this.drain(stream, { deadline, endpoint: signing }).then(
@@ -162,6 +168,8 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
           result.delivered += drained.delivered;
           result.failed += drained.failed;
           if (drained.stopped === 'endpoint_gone') result.stopped = 'endpoint_gone';
+          if (drained.delivered > 0) failing = 0;
+          else if (drained.stopped === 'retrying') failing++;
         },
         (error: unknown) => {
           failure ??= { error };
@@ -173,11 +181,16 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
       );
     };
     let yielded = false;
+    let backingOff = false;
     try {
       for (;;) {
         if (failure || result.stopped === 'endpoint_gone') break;
         if (this.stopping || Date.now() >= deadline) {
           yielded = true;
+          break;
+        }
+        if (failing >= slots) {
+          backingOff = true;
           break;
         }
         let found = 0;
@@ -213,6 +226,14 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     if (yielded) {
       await requestEndpointDrain(this.queue, endpointId);
       return { ...result, stopped: 'yielded' };
+    }
+    if (backingOff) {
+      // A receiver failing every attempt does not hold a slot for the whole budget: the pairs
+      // tried have their retries queued, and the rest are taken on again after the first delay.
+      await requestEndpointDrain(this.queue, endpointId, {
+        startAfter: new Date(Date.now() + this.config.webhooks.retryBaseMs),
+      });
+      return { ...result, stopped: 'retrying' };
     }
     return result;
   }
