@@ -1,6 +1,10 @@
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from './services/webhook-delivery.service';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  retryDelayMs,
+  SECRET_REREAD_MS,
+  WebhookDeliveryService,
+} from './services/webhook-delivery.service';
 import { deliveryHeaders, webhookSignature } from './webhook-signature';
 
 describe('retryDelayMs', () => {
@@ -48,5 +52,132 @@ describe('the signature', () => {
     });
     expect(b['x-ssell-delivery']).toBe('e1');
     expect(b['x-ssell-signature']).not.toBe(a['x-ssell-signature']);
+  });
+});
+
+describe('WebhookDeliveryService.drainEndpoint (its repositories, client and queue faked)', () => {
+  const endpointId = '00000000-0000-4000-8000-0000000000e1';
+  const accounts = ['a1', 'a2', 'a3'];
+
+  function setup(options: { answer: () => number; secret: () => string }) {
+    // Each account has one pending delivery; a claim hands it out once, then the pair is empty.
+    const pending = new Map(accounts.map((a) => [a, `event-${a}`]));
+    const leased = new Set<string>();
+    const deliveries = {
+      findDueStreamsOf: vi.fn(async () =>
+        [...pending.keys()]
+          .filter((a) => !leased.has(a))
+          .map((accountId) => ({ endpointId, accountId })),
+      ),
+      claimNext: vi.fn(async (stream: { accountId: string }) => {
+        const eventId = pending.get(stream.accountId);
+        if (!eventId || leased.has(stream.accountId)) return { kind: 'empty' as const };
+        leased.add(stream.accountId);
+        return {
+          kind: 'claimed' as const,
+          delivery: {
+            id: eventId,
+            eventId,
+            eventType: 'account.status_changed',
+            payload: `{"id":"${eventId}"}`,
+            attempts: 1,
+            firstAttemptAt: new Date(),
+          },
+        };
+      }),
+      markDeliveredAndClaimNext: vi.fn(
+        async (id: string, _code: number, stream: { accountId: string }) => {
+          pending.delete(stream.accountId);
+          return { kind: 'empty' as const };
+        },
+      ),
+      markRetry: vi.fn(async (id: string) => {
+        const account = [...pending.entries()].find(([, e]) => e === id)?.[0];
+        if (account) leased.delete(account);
+        pending.delete(account ?? '');
+      }),
+    };
+    const endpoints = {
+      findWithSecret: vi.fn(async () => ({
+        endpoint: { url: 'https://hooks.example.com/x' },
+        secret: 'sealed',
+      })),
+    };
+    const secrets = { open: vi.fn(() => options.secret()) };
+    const sent: { headers: Record<string, string>; payload: string }[] = [];
+    const client = {
+      post: vi.fn(async (_url: string, payload: string, headers: Record<string, string>) => {
+        sent.push({ headers, payload });
+        const status = options.answer();
+        return status < 300
+          ? { ok: true as const, statusCode: status }
+          : { ok: false as const, reason: 'status', statusCode: status, error: `HTTP ${status}` };
+      }),
+    };
+    const queue = { enqueue: vi.fn(async () => 'job-id'), enqueueMany: vi.fn(async () => 0) };
+    const config = {
+      webhooks: { timeoutMs: 1_000, retryBaseMs: 10_000, retryMaxDelayMs: 60_000, concurrency: 2 },
+    };
+    const logger = { child: () => ({ info: vi.fn(), warn: vi.fn(), error: vi.fn() }) };
+    const service = new WebhookDeliveryService(
+      endpoints as never,
+      deliveries as never,
+      secrets as never,
+      client as never,
+      queue as never,
+      config as never,
+      logger as never,
+    );
+    return { service, deliveries, endpoints, queue, sent };
+  }
+
+  it('delivers every pair of the endpoint, two at a time, reading the endpoint once', async () => {
+    const { service, endpoints, sent } = setup({ answer: () => 204, secret: () => 'whsec_one' });
+    const result = await service.drainEndpoint(endpointId);
+    expect(result).toEqual({ delivered: 3, failed: 0, stopped: 'empty' });
+    expect(sent.map((s) => s.payload).sort()).toEqual(accounts.map((a) => `{"id":"event-${a}"}`));
+    expect(endpoints.findWithSecret).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads the endpoint again after a second: a rotated secret signs from then on', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      let secret = 'whsec_old';
+      const { service, endpoints, sent } = setup({
+        answer: () => {
+          // The secret rotates, and a second passes, during the first attempt.
+          if (sent.length === 1) {
+            secret = 'whsec_new';
+            vi.setSystemTime(Date.now() + SECRET_REREAD_MS);
+          }
+          return 204;
+        },
+        secret: () => secret,
+      });
+      await service.drainEndpoint(endpointId);
+      const signedWith = (s: (typeof sent)[number]) =>
+        ['whsec_old', 'whsec_new'].find(
+          (k) =>
+            webhookSignature(k, Number(s.headers['x-ssell-timestamp']), s.payload) ===
+            s.headers['x-ssell-signature'],
+        );
+      expect(sent.map(signedWith)).toEqual(['whsec_old', 'whsec_old', 'whsec_new']);
+      expect(endpoints.findWithSecret).toHaveBeenCalledTimes(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('backs off after as many pairs in a row failed as it runs at once', async () => {
+    const { service, queue, sent } = setup({ answer: () => 503, secret: () => 'whsec_one' });
+    const result = await service.drainEndpoint(endpointId);
+    expect(result).toMatchObject({ delivered: 0, stopped: 'retrying' });
+    // Two slots: two pairs failed, and the third was left for the endpoint's next drain.
+    expect(sent).toHaveLength(2);
+    expect(queue.enqueue).toHaveBeenCalledWith(
+      'webhook.deliver-endpoint',
+      { endpointId },
+      expect.objectContaining({ startAfter: expect.any(Date) }),
+    );
   });
 });

@@ -27,6 +27,8 @@ import { deliveryHeaders } from '../webhook-signature';
 export const RETRY_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** One drain job runs at most this long, then queues its pair's next drain (others get a turn). */
 export const DRAIN_BUDGET_MS = 60_000;
+/** An endpoint's drain reads the endpoint (its URL, its secret) again after this long. */
+export const SECRET_REREAD_MS = 1_000;
 /** How often an endpoint's drain looks for pairs with new work while its slots are busy. */
 export const ENDPOINT_POLL_MS = 100;
 /** Pairs woken per sweep; the rest wait for the next one, longest overdue first. */
@@ -101,8 +103,9 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
     const leaseMs = this.config.webhooks.timeoutMs + LEASE_MARGIN_MS;
     const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
     const outOfTime = () => this.stopping || Date.now() >= deadline;
-    const signing = options.endpoint ?? (() => this.signingEndpoint(stream.endpointId));
-    let endpoint: SigningEndpoint | null | undefined;
+    // Read once for this drain, unless the caller keeps it (an endpoint's drain re-reads it).
+    let own: Promise<SigningEndpoint | null> | undefined;
+    const signing = options.endpoint ?? (() => (own ??= this.signingEndpoint(stream.endpointId)));
     let claim = outOfTime() ? undefined : await this.deliveries.claimNext(stream, leaseMs);
     for (;;) {
       if (!claim) {
@@ -114,7 +117,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
         await requestDrain(this.queue, stream, { startAfter: claim.until });
         return { ...result, stopped: 'waiting' };
       }
-      endpoint ??= await signing();
+      const endpoint = await signing();
       // Deleted meanwhile: its deliveries went with it (cascade).
       if (!endpoint) return { ...result, stopped: 'endpoint_gone' };
       const delivery = claim.delivery;
@@ -149,14 +152,20 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
    * left or the budget is spent (then it queues its successor). A pair that waits for a retry has
    * its own drain queued for that time (as `drain` does); a pair that hangs holds one slot, and
    * the others go on. After WEBHOOK_CONCURRENCY pairs in a row failed and none delivered, it stops
-   * and queues itself again after the first retry's delay. The endpoint's secret is read once.
+   * and queues itself again after the first retry's delay. The endpoint is read once a second.
    */
   async drainEndpoint(endpointId: string): Promise<DrainResult> {
     const deadline = Date.now() + DRAIN_BUDGET_MS;
     const slots = this.config.webhooks.concurrency;
     const result: DrainResult = { delivered: 0, failed: 0, stopped: 'empty' };
-    let endpoint: Promise<SigningEndpoint | null> | undefined;
-    const signing = () => (endpoint ??= this.signingEndpoint(endpointId));
+    // Shared by its pairs, read again after SECRET_REREAD_MS: a rotated secret signs from then on.
+    let endpoint: { readAt: number; read: Promise<SigningEndpoint | null> } | undefined;
+    const signing = () => {
+      if (!endpoint || Date.now() - endpoint.readAt >= SECRET_REREAD_MS) {
+        endpoint = { readAt: Date.now(), read: this.signingEndpoint(endpointId) };
+      }
+      return endpoint.read;
+    };
     const running = new Map<string, Promise<void>>();
     let failure: { error: unknown } | undefined;
     /** Pairs in a row whose attempt failed and nothing delivered: the receiver is down. */

@@ -30,10 +30,11 @@ import { accountEventPayload } from '../webhook-payload';
 /**
  * The outbox's fan-out: for the account events of every append anywhere, inside the transaction
  * that appends them, one delivery row per event and endpoint of the account's owner subscribed
- * to it, and a drain job for each endpoint (which takes on all its pairs that have work). So a delivery exists exactly when its
- * event does, and a crash between the change and the delivery loses nothing. A change's events
- * (a sync's `status_changed` and `recovered`) fan out together: one read of the endpoints, one
- * insert of the deliveries, one drain request per endpoint.
+ * to it, and a drain job for each endpoint (which takes on all its pairs that have work). So a
+ * delivery exists exactly when its event does, and a crash between the change and the delivery
+ * loses nothing. A change's events (a sync's `status_changed` and `recovered`) fan out together:
+ * one read of the endpoints, one insert of the deliveries, one drain request per endpoint (a
+ * no-op while that endpoint already has one queued).
  */
 @Injectable()
 export class WebhookFanoutService implements OnModuleInit {
