@@ -136,6 +136,8 @@ const dueStreamsOf = new PreparedStatement({
 
 interface ClaimOp {
   stream: DeliveryStream;
+  /** The pair, as `streamKey` spells it. */
+  key: string;
   leaseMs: number;
   /** The delivery the drain just made: marked delivered in the same statement. */
   done?: { id: string; statusCode: number };
@@ -353,7 +355,14 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
     done?: ClaimOp['done'],
   ): Promise<ClaimResult> {
     return new Promise((resolve, reject) => {
-      this.claims.push({ stream, leaseMs, ...(done ? { done } : {}), resolve, reject });
+      this.claims.push({
+        stream,
+        key: streamKey(stream),
+        leaseMs,
+        ...(done ? { done } : {}),
+        resolve,
+        reject,
+      });
       if (!this.claiming) void this.flushClaims();
     });
   }
@@ -368,16 +377,15 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
         const later: ClaimOp[] = [];
         const pairs = new Set<string>();
         for (const op of this.claims) {
-          const key = streamKey(op.stream);
-          if (pairs.has(key)) later.push(op);
+          if (pairs.has(op.key)) later.push(op);
           else {
-            pairs.add(key);
+            pairs.add(op.key);
             batch.push(op);
           }
         }
         this.claims = later;
         // In one order everywhere, so two processes' batches lock their heads in the same order.
-        batch.sort((a, b) => (streamKey(a.stream) < streamKey(b.stream) ? -1 : 1));
+        batch.sort((a, b) => (a.key < b.key ? -1 : 1));
         try {
           const rows = await this.db.manyOrNone<ClaimRow>(claimBatch, [
             JSON.stringify(

@@ -18,38 +18,45 @@ export function endpointDrainKey(endpointId: string): string {
 
 export type DrainQueue = Pick<JobQueue, 'enqueue' | 'enqueueMany'>;
 
-/** Asks for a drain of the pair (in `tx` when given: it exists only if the deliveries do). */
+interface DrainRequest {
+  /** The caller's transaction: the drain exists only if the deliveries do. */
+  tx?: Queryable;
+  startAfter?: Date;
+}
+
+/** The queue's options for one drain under `singletonKey`. */
+function drainOptions(singletonKey: string, request: DrainRequest) {
+  return {
+    singletonKey,
+    ...(request.tx ? { tx: request.tx } : {}),
+    ...(request.startAfter ? { startAfter: request.startAfter } : {}),
+  };
+}
+
+/** Asks for a drain of the pair. */
 export async function requestDrain(
   queue: DrainQueue,
   stream: DeliveryStream,
-  options: { tx?: Queryable; startAfter?: Date } = {},
+  options: DrainRequest = {},
 ): Promise<boolean> {
   const id = await queue.enqueue(
     'webhook.deliver',
     { endpointId: stream.endpointId, accountId: stream.accountId },
-    {
-      singletonKey: drainKey(stream),
-      ...(options.tx ? { tx: options.tx } : {}),
-      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
-    },
+    drainOptions(drainKey(stream), options),
   );
   return id !== null;
 }
 
-/** Asks for a drain of every pair of the endpoint (in `tx` when given, as `requestDrain`). */
+/** Asks for a drain of every pair of the endpoint. */
 export async function requestEndpointDrain(
   queue: DrainQueue,
   endpointId: string,
-  options: { tx?: Queryable; startAfter?: Date } = {},
+  options: DrainRequest = {},
 ): Promise<boolean> {
   const id = await queue.enqueue(
     'webhook.deliver-endpoint',
     { endpointId },
-    {
-      singletonKey: endpointDrainKey(endpointId),
-      ...(options.tx ? { tx: options.tx } : {}),
-      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
-    },
+    drainOptions(endpointDrainKey(endpointId), options),
   );
   return id !== null;
 }

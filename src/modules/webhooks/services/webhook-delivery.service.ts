@@ -166,12 +166,14 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
       }
       return endpoint.read;
     };
+    /** Running pair drains by account (the pings' stream: ''). */
     const running = new Map<string, Promise<void>>();
+    const pairOf = (stream: DeliveryStream) => stream.accountId ?? '';
     let failure: { error: unknown } | undefined;
     /** Pairs in a row whose attempt failed and nothing delivered: the receiver is down. */
     let failing = 0;
     const start = (stream: DeliveryStream) => {
-      const key = stream.accountId ?? '';
+      const key = pairOf(stream);
       const run = this.drain(stream, { deadline, endpoint: signing }).then(
         (drained) => {
           result.delivered += drained.delivered;
@@ -189,17 +191,17 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
         run.finally(() => running.delete(key)),
       );
     };
-    let yielded = false;
-    let backingOff = false;
+    /** Why it ends early: out of budget (or stopping), or a receiver failing every attempt. */
+    let ending: 'yielded' | 'retrying' | undefined;
     try {
       for (;;) {
         if (failure || result.stopped === 'endpoint_gone') break;
         if (this.stopping || Date.now() >= deadline) {
-          yielded = true;
+          ending = 'yielded';
           break;
         }
         if (failing >= slots) {
-          backingOff = true;
+          ending = 'retrying';
           break;
         }
         let found = 0;
@@ -211,7 +213,7 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
           );
           for (const stream of due) {
             if (running.size >= slots) break;
-            if (running.has(stream.accountId ?? '')) continue;
+            if (running.has(pairOf(stream))) continue;
             start(stream);
             found++;
           }
@@ -232,19 +234,17 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
       await Promise.all(running.values());
     }
     if (failure) throw failure.error;
-    if (yielded) {
-      await requestEndpointDrain(this.queue, endpointId);
-      return { ...result, stopped: 'yielded' };
-    }
-    if (backingOff) {
-      // A receiver failing every attempt does not hold a slot for the whole budget: the pairs
-      // tried have their retries queued, and the rest are taken on again after the first delay.
-      await requestEndpointDrain(this.queue, endpointId, {
-        startAfter: new Date(Date.now() + this.config.webhooks.retryBaseMs),
-      });
-      return { ...result, stopped: 'retrying' };
-    }
-    return result;
+    if (!ending) return result;
+    // A receiver failing every attempt does not hold a slot for the whole budget: the pairs tried
+    // have their retries queued, and the rest are taken on again after the first delay.
+    await requestEndpointDrain(
+      this.queue,
+      endpointId,
+      ending === 'retrying'
+        ? { startAfter: new Date(Date.now() + this.config.webhooks.retryBaseMs) }
+        : {},
+    );
+    return { ...result, stopped: ending };
   }
 
   /**
