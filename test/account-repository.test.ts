@@ -8,6 +8,7 @@ import {
   SocialPlatform,
 } from '../src/domain/entities/client-account.entity';
 import type { ConnectAccountInput } from '../src/domain/repositories/client-account.repository.interface';
+import type { Queryable } from '../src/domain/repositories/queryable';
 import { generateKeyringEntry } from '../src/config/keyring';
 import { TokenCipher } from '../src/infrastructure/crypto/token-cipher';
 import { TokenVault } from '../src/infrastructure/crypto/token-vault';
@@ -17,6 +18,7 @@ import {
   type Db,
 } from '../src/infrastructure/database/database';
 import { PostgresAccountEventRepository } from '../src/infrastructure/database/repositories/postgres-account-event.repository';
+import { PostgresAccountMetricsRepository } from '../src/infrastructure/database/repositories/postgres-account-metrics.repository';
 import { PostgresClientAccountRepository } from '../src/infrastructure/database/repositories/postgres-client-account.repository';
 import { createTestDatabase, type TestDatabase } from './helpers/database';
 
@@ -609,6 +611,183 @@ describe('findByIdForUpdate, snapshots', () => {
         [account.id],
       ),
     ).toEqual([{ follower_count: 7, following_count: 8, media_count: 9 }]);
+  });
+});
+
+describe('batched writes: findByIdsForUpdate, updateMany, recordAll', () => {
+  /** `tx` with a count of the statements sent through it. */
+  function counting(tx: Queryable) {
+    const counter = { statements: 0, tx };
+    counter.tx = new Proxy(tx, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          counter.statements += 1;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return counter;
+  }
+
+  it('locks every account of a batch until the transaction ends, and returns those that exist in id order', async () => {
+    const userId = await newUser();
+    const made = await Promise.all(
+      [1, 2, 3].map((i) =>
+        repo.create({ userId, platformAccountId: platformId(), username: `b${i}` }),
+      ),
+    );
+    const ids = made.map((a) => a.id);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.tx(async (tx) => {
+      const found = await repo.findByIdsForUpdate([...ids, randomUUID()].reverse(), tx);
+      expect(found.map((a) => a.id)).toEqual([...ids].sort());
+      locked();
+      await held;
+    });
+    await isLocked;
+    for (const id of ids) {
+      await expect(
+        db.tx(async (tx) => {
+          await tx.none("SET LOCAL lock_timeout = '100ms'");
+          return repo.findByIdForUpdate(id, tx);
+        }),
+      ).rejects.toMatchObject({ code: '55P03' });
+    }
+    release();
+    await holder;
+    await db.tx(async (tx) => expect(await repo.findByIdsForUpdate([], tx)).toEqual([]));
+  });
+
+  it("writes many accounts' fields in one statement per set of fields: JSON, dates and null", async () => {
+    const userId = await newUser();
+    const [a, b, c] = await Promise.all(
+      [1, 2, 3].map((i) =>
+        repo.create({
+          userId,
+          platformAccountId: platformId(),
+          username: `before${i}`,
+          displayName: `Before ${i}`,
+          followerCount: i,
+        }),
+      ),
+    );
+    const at = new Date(Date.now() - HOUR);
+    const same = (i: number) => ({
+      username: `after${i}`,
+      displayName: null,
+      followerCount: 100 + i,
+      status: AccountStatus.ERROR,
+      metadata: { lastMetadataUpdate: at, igId: `ig${i}`, nested: { n: i } },
+      lastSyncAt: at,
+    });
+    const written = await db.tx(async (tx) => {
+      const t = counting(tx);
+      const rows = await repo.updateMany(
+        [
+          { id: a!.id, changes: same(1) },
+          { id: randomUUID(), changes: same(9) },
+          { id: b!.id, changes: same(2) },
+          // Another set of fields: a statement of its own.
+          { id: c!.id, changes: { permissions: ['x'], biography: 'bio', website: undefined } },
+        ],
+        t.tx,
+      );
+      expect(t.statements).toBe(2);
+      return rows;
+    });
+    expect(written).toHaveLength(3);
+    const byId = new Map(written.map((w) => [w.id, w]));
+    for (const [account, i] of [
+      [a!, 1],
+      [b!, 2],
+    ] as const) {
+      const row = byId.get(account.id)!;
+      expect(row).toMatchObject({
+        username: `after${i}`,
+        followerCount: 100 + i,
+        status: AccountStatus.ERROR,
+        metadata: { lastMetadataUpdate: at, igId: `ig${i}`, nested: { n: i } },
+        lastSyncAt: at,
+      });
+      expect(row.displayName).toBeUndefined();
+      expect(row.updatedAt.getTime()).toBeGreaterThan(account.updatedAt.getTime());
+      expect(await repo.findById(account.id)).toEqual(row);
+    }
+    expect(await repo.findById(c!.id)).toMatchObject({
+      username: 'before3',
+      displayName: 'Before 3',
+      followerCount: 3,
+      permissions: ['x'],
+      biography: 'bio',
+    });
+  });
+
+  it.each([
+    [
+      'the same account twice',
+      (id: string) => [
+        { id, changes: { username: 'one' } },
+        { id, changes: { username: 'two' } },
+      ],
+    ],
+    [
+      'a key off the whitelist',
+      (id: string) => [{ id, changes: { username: 'x', userId: randomUUID() } as never }],
+    ],
+    ['an update with nothing to write', (id: string) => [{ id, changes: { username: undefined } }]],
+  ])('refuses %s and changes nothing', async (_what, updates) => {
+    const userId = await newUser();
+    const account = await repo.create({ userId, platformAccountId: platformId(), username: 'u' });
+    const before = await rawRow(account.id);
+    await expect(db.tx((tx) => repo.updateMany(updates(account.id), tx))).rejects.toThrow(
+      TypeError,
+    );
+    expect(await rawRow(account.id)).toEqual(before);
+  });
+
+  it("records a batch's metric snapshots in one statement", async () => {
+    const userId = await newUser();
+    const [a, b] = await Promise.all(
+      [1, 2].map((i) =>
+        repo.create({ userId, platformAccountId: platformId(), username: `m${i}` }),
+      ),
+    );
+    const at = new Date(Date.now() - HOUR);
+    const metrics = new PostgresAccountMetricsRepository(db);
+    await db.tx(async (tx) => {
+      const t = counting(tx);
+      await metrics.recordAll(
+        [
+          { accountId: a!.id, counts: { followerCount: 1, followingCount: 2, mediaCount: 3 } },
+          { accountId: b!.id, counts: { followerCount: null, followingCount: 5, mediaCount: 6 } },
+        ],
+        at,
+        t.tx,
+      );
+      await metrics.recordAll([], at, t.tx);
+      expect(t.statements).toBe(1);
+    });
+    expect(
+      await db.many(
+        `SELECT account_id, follower_count, following_count, media_count, captured_at
+         FROM account_metric_snapshots WHERE account_id IN ($1, $2) ORDER BY follower_count NULLS LAST`,
+        [a!.id, b!.id],
+      ),
+    ).toEqual([
+      { account_id: a!.id, follower_count: 1, following_count: 2, media_count: 3, captured_at: at },
+      {
+        account_id: b!.id,
+        follower_count: null,
+        following_count: 5,
+        media_count: 6,
+        captured_at: at,
+      },
+    ]);
   });
 });
 

@@ -179,6 +179,22 @@ export class FakeAccountRepository implements IClientAccountRepository {
     this.onLock?.(id);
     return this.findById(id);
   }
+  async findByIdsForUpdate(ids: readonly string[], tx: unknown) {
+    const found: ClientAccount[] = [];
+    for (const id of [...ids].sort()) {
+      const account = await this.findByIdForUpdate(id, tx);
+      if (account) found.push(account);
+    }
+    return found;
+  }
+  async updateMany(updates: readonly { id: string; changes: AccountUpdate }[], tx: unknown) {
+    const written: ClientAccount[] = [];
+    for (const { id, changes } of updates) {
+      const account = await this.update(id, changes, tx);
+      if (account) written.push(account);
+    }
+    return written;
+  }
   async recordMetricSnapshot(account: ClientAccount, tx?: unknown) {
     this.txSeen.push(tx);
     this.snapshots.push(clone(account));

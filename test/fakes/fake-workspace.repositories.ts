@@ -11,15 +11,21 @@ import { AccountStatus } from '../../src/domain/entities/client-account.entity';
 import type { FakeAccountRepository } from './fake-account.repository';
 
 /** Snapshots land in the fake accounts' `snapshots` (the account as it was written), with their time. */
-export class FakeAccountMetricsRepository implements Pick<IAccountMetricsRepository, 'record'> {
+export class FakeAccountMetricsRepository implements Pick<IAccountMetricsRepository, 'recordAll'> {
   capturedAt: Date[] = [];
 
   constructor(private readonly accounts: FakeAccountRepository) {}
 
-  async record(accountId: string, _counts: MetricCounts, capturedAt: Date, tx?: unknown) {
-    this.accounts.txSeen.push(tx);
-    this.accounts.snapshots.push(this.accounts.get(accountId));
-    this.capturedAt.push(capturedAt);
+  async recordAll(
+    snapshots: readonly { accountId: string; counts: MetricCounts }[],
+    capturedAt: Date,
+    tx?: unknown,
+  ) {
+    for (const { accountId } of snapshots) {
+      this.accounts.txSeen.push(tx);
+      this.accounts.snapshots.push(this.accounts.get(accountId));
+      this.capturedAt.push(capturedAt);
+    }
   }
 }
 

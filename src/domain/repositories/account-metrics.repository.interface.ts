@@ -17,8 +17,12 @@ export interface MetricPoint extends MetricCounts {
 }
 
 export interface IAccountMetricsRepository {
-  /** One snapshot: what a successful sync saw, at `capturedAt`. */
-  record(accountId: string, counts: MetricCounts, capturedAt: Date, tx?: Queryable): Promise<void>;
+  /** One snapshot per account: what a batch of successful syncs saw, at `capturedAt`. */
+  recordAll(
+    snapshots: readonly { accountId: string; counts: MetricCounts }[],
+    capturedAt: Date,
+    tx?: Queryable,
+  ): Promise<void>;
   /**
    * Snapshots captured in [from, to), one per interval (the last one in it), oldest first.
    * Served by account_metric_snapshots_history_idx (index-only).

@@ -124,6 +124,20 @@ export interface IClientAccountRepository {
   /** Locks the row for the rest of the transaction (serialises syncs and refreshes of one account). */
   findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null>;
   /**
+   * Locks the rows for the rest of the transaction, in id order (so two transactions locking
+   * overlapping sets never deadlock); the accounts that exist, in id order.
+   */
+  findByIdsForUpdate(ids: readonly string[], tx: Queryable): Promise<ClientAccount[]>;
+  /**
+   * Several accounts' updates in as few statements as there are different sets of fields (one,
+   * for a batch of syncs); each account at most once. The rows as written, in no set order; an
+   * account that does not exist is missing from them.
+   */
+  updateMany(
+    updates: readonly { id: string; changes: AccountUpdate }[],
+    tx: Queryable,
+  ): Promise<ClientAccount[]>;
+  /**
    * The account and `userId`'s current account id (as ICurrentAccountRepository.findCurrentId
    * gives it), in one statement; null when there is no such account.
    */

@@ -16,11 +16,13 @@ interface PointRow {
   media_count: number | null;
 }
 
-const recordSnapshot = new PreparedStatement({
-  name: 'metric-snapshot-record',
+const recordSnapshots = new PreparedStatement({
+  name: 'metric-snapshots-record',
   text: `INSERT INTO account_metric_snapshots
            (account_id, follower_count, following_count, media_count, captured_at)
-         VALUES ($1, $2, $3, $4, $5)`,
+         SELECT s.account_id, s.follower_count, s.following_count, s.media_count, $5
+         FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[])
+           AS s(account_id, follower_count, following_count, media_count)`,
 });
 
 // An index-only range scan of account_metric_snapshots_history_idx (account_id, captured_at DESC,
@@ -37,17 +39,17 @@ const metricPoints = new PreparedStatement({ name: 'metric-points', text: METRIC
 export class PostgresAccountMetricsRepository implements IAccountMetricsRepository {
   constructor(@Inject(PG) private readonly db: Db) {}
 
-  async record(
-    accountId: string,
-    counts: MetricCounts,
+  async recordAll(
+    snapshots: readonly { accountId: string; counts: MetricCounts }[],
     capturedAt: Date,
     tx: Queryable = this.db,
   ): Promise<void> {
-    await tx.none(recordSnapshot, [
-      accountId,
-      counts.followerCount,
-      counts.followingCount,
-      counts.mediaCount,
+    if (snapshots.length === 0) return;
+    await tx.none(recordSnapshots, [
+      snapshots.map((s) => s.accountId),
+      snapshots.map((s) => s.counts.followerCount),
+      snapshots.map((s) => s.counts.followingCount),
+      snapshots.map((s) => s.counts.mediaCount),
       capturedAt,
     ]);
   }

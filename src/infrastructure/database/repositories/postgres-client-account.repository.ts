@@ -94,6 +94,61 @@ function updateStatement(assignments: string): PreparedStatement {
   return statement;
 }
 
+// A batch of syncs locks its accounts in one statement, in id order (the lock is taken above the
+// sort): two batches that share accounts lock them in the same order, so they never deadlock.
+const findByIdsForUpdate = new PreparedStatement({
+  name: 'accounts-find-by-ids-for-update',
+  text: `SELECT ${COLUMNS} FROM client_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+});
+
+/** Each updatable column's type, for the rows a batched update reads from its JSON. */
+const SQL_TYPE_OF: Record<UpdatableAccountField, string> = {
+  username: 'text',
+  displayName: 'text',
+  profilePictureUrl: 'text',
+  followerCount: 'integer',
+  followingCount: 'integer',
+  mediaCount: 'integer',
+  biography: 'text',
+  website: 'text',
+  status: 'text',
+  accountType: 'text',
+  metadata: 'jsonb',
+  permissions: 'jsonb',
+  lastSyncAt: 'timestamptz',
+  tokenExpiresAt: 'timestamptz',
+};
+const QUALIFIED_COLUMNS = COLUMNS.split(',')
+  .map((column) => `c.${column.trim()}`)
+  .join(', ');
+
+/**
+ * Many accounts' updates of one set of columns in one statement: the rows go as one JSON list
+ * (one parameter, so PostgreSQL keeps one plan for any number of them), prepared per set. The
+ * ids are also read out of the list into an array for the primary key: joined on the recordset
+ * alone, the plan guessed 100 rows and read the whole table (a 5,000-account sweep's updates took
+ * 0.66 ms a row where one row's own update takes 0.31).
+ */
+const updateManyStatements = new Map<string, PreparedStatement>();
+function updateManyStatement(fields: readonly UpdatableAccountField[]): PreparedStatement {
+  const signature = fields.join(',');
+  let statement = updateManyStatements.get(signature);
+  if (!statement) {
+    const columns = fields.map((field) => pgp.as.name(COLUMN_OF[field]));
+    statement = new PreparedStatement({
+      name: `accounts-update-many-${updateManyStatements.size + 1}`,
+      text: `UPDATE client_accounts c SET ${columns.map((c) => `${c} = r.${c}`).join(', ')}
+             FROM jsonb_to_recordset($1::jsonb)
+               AS r(id uuid, ${fields.map((f, i) => `${columns[i]} ${SQL_TYPE_OF[f]}`).join(', ')})
+             WHERE c.id = r.id
+               AND c.id = ANY (ARRAY(SELECT (e ->> 'id')::uuid FROM jsonb_array_elements($1::jsonb) e))
+             RETURNING ${QUALIFIED_COLUMNS}`,
+    });
+    updateManyStatements.set(signature, statement);
+  }
+  return statement;
+}
+
 const findById = new PreparedStatement({
   name: 'accounts-find-by-id',
   text: `SELECT ${COLUMNS} FROM client_accounts WHERE id = $1`,
@@ -335,6 +390,49 @@ export class PostgresClientAccountRepository
   async findByIdForUpdate(id: string, tx: Queryable): Promise<ClientAccount | null> {
     const row = await tx.oneOrNone<AccountRow>(findByIdForUpdate, [id]);
     return row ? toAccount(row) : null;
+  }
+
+  async findByIdsForUpdate(ids: readonly string[], tx: Queryable): Promise<ClientAccount[]> {
+    if (ids.length === 0) return [];
+    const rows = await tx.manyOrNone<AccountRow>(findByIdsForUpdate, [ids]);
+    return rows.map(toAccount);
+  }
+
+  async updateMany(
+    updates: readonly { id: string; changes: AccountUpdate }[],
+    tx: Queryable,
+  ): Promise<ClientAccount[]> {
+    // One row per account: UPDATE … FROM would apply only one of two rows for the same id.
+    if (new Set(updates.map((u) => u.id)).size !== updates.length) {
+      throw new TypeError('updateMany takes each account once');
+    }
+    const groups = new Map<string, { fields: UpdatableAccountField[]; rows: object[] }>();
+    for (const { id, changes } of updates) {
+      const fields: UpdatableAccountField[] = [];
+      const row: Record<string, unknown> = { id };
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === undefined) continue;
+        // Column names come only from this whitelist, never from the caller's keys.
+        if (!UPDATABLE.has(key)) throw new TypeError(`client_accounts.${key} is not updatable`);
+        const field = key as UpdatableAccountField;
+        fields.push(field);
+        row[COLUMN_OF[field]] = value;
+      }
+      if (fields.length === 0) throw new TypeError('updateMany needs something to write');
+      fields.sort();
+      const signature = fields.join(',');
+      const group = groups.get(signature) ?? { fields, rows: [] };
+      group.rows.push(row);
+      groups.set(signature, group);
+    }
+    const written: ClientAccount[] = [];
+    for (const { fields, rows } of groups.values()) {
+      const returned = await tx.manyOrNone<AccountRow>(updateManyStatement(fields), [
+        JSON.stringify(rows),
+      ]);
+      written.push(...returned.map(toAccount));
+    }
+    return written;
   }
 
   async findByUserId(userId: string): Promise<ClientAccount[]> {
