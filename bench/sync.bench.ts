@@ -377,7 +377,9 @@ async function main(): Promise<void> {
     let synced = 0;
     const progress = setInterval(() => {
       console.log(
-        `  ${synced.toLocaleString('en')} called or synced after ${Date.now() - started} ms`,
+        `  ${synced.toLocaleString('en')} called or synced` +
+          (receiver ? `, ${receiver.received.toLocaleString('en')} webhooks received` : '') +
+          ` after ${Date.now() - started} ms`,
       );
     }, 5000);
     try {
@@ -401,8 +403,9 @@ async function main(): Promise<void> {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       });
-    } finally {
+    } catch (error) {
       clearInterval(progress);
+      throw error;
     }
     const ms = Date.now() - started;
     // Deliveries go on after the last sync: the run ends when none is pending.
@@ -422,8 +425,9 @@ async function main(): Promise<void> {
             }
             await new Promise((resolve) => setTimeout(resolve, 100));
           }
-        })
+        }).finally(() => clearInterval(progress))
       : undefined;
+    clearInterval(progress);
     const cpu = procs.map((p, i) => cpuSeconds(p.child.pid) - cpuBefore[i]!);
     const bench = process.cpuUsage(benchCpuBefore);
     const pgCpu = postgresCpuSeconds(postmaster) - pgCpuBefore;
