@@ -40,6 +40,21 @@ export interface Job<N extends JobName> {
   data: JobPayloads[N];
 }
 
+/** What a handler may say as it ends, besides succeeding. */
+export interface JobEnd {
+  /**
+   * Nothing of this run is left to wait for (it queued no successor of its own for later): a job
+   * with its key that was fetched while it ran, and so put off for a few seconds (DEFER_MS),
+   * starts as soon as the key is free instead.
+   */
+  handOver?: boolean;
+}
+
+// The job put off while its key was held: brought forward once the holder has let the key go.
+// Jobs a handler queued for later on purpose (a retry's back-off) say so by not handing over.
+const BRING_FORWARD = `UPDATE pgboss.job SET start_after = now()
+  WHERE name = $1 AND singleton_key = $2 AND state < 'active' AND start_after > now()`;
+
 /**
  * pg-boss fetches the next jobs `ORDER BY priority DESC, created_on, id` among the ready ones,
  * but indexes them only by `start_after`: every fetch sorted every waiting job, 6.5 ms a fetch
@@ -245,7 +260,7 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
    */
   async work<N extends JobName>(
     name: N,
-    handler: (job: Job<N>) => Promise<void>,
+    handler: (job: Job<N>) => Promise<void | JobEnd>,
     options: { concurrency?: number } = {},
   ): Promise<void> {
     if (!this.config.jobsEnabled) return;
@@ -258,6 +273,9 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
         concurrency: Math.max(1, options.concurrency ?? this.config.jobs.concurrency),
         pollIntervalMs: this.config.jobs.pollIntervalMs,
         leaseSeconds: leaseSeconds(name, this.config),
+        handOver: async (key) => {
+          await this.db.executeSql(BRING_FORWARD, [name, key]);
+        },
       },
       this.logger,
     );

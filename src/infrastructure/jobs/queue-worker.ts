@@ -10,6 +10,13 @@ export interface QueueWorkerOptions {
   pollIntervalMs: number;
   /** A run longer than this is failed (and so retried): the job's `expire_in`, in seconds. */
   leaseSeconds: number;
+  /** After a handler that hands over has let its key go: start the key's put-off job now. */
+  handOver?: (key: string) => Promise<void>;
+}
+
+/** A handler's word on how it ended (JobQueue's JobEnd). */
+export interface HandlerEnd {
+  handOver?: boolean;
 }
 
 /** Another job with the same key runs (here or elsewhere): try this one again this much later. */
@@ -67,7 +74,7 @@ export class QueueWorker<T extends object> {
     private readonly boss: PgBoss,
     private readonly leases: JobLeases,
     readonly name: string,
-    private readonly handler: (job: FetchedJob<T>) => Promise<void>,
+    private readonly handler: (job: FetchedJob<T>) => Promise<void | HandlerEnd>,
     private readonly options: QueueWorkerOptions,
     private readonly logger: Logger,
   ) {}
@@ -168,24 +175,41 @@ export class QueueWorker<T extends object> {
       await this.defer(job);
       return;
     }
+    let end: HandlerEnd | undefined;
     try {
-      await this.runHandler(job);
+      end = await this.runHandler(job);
     } finally {
       await lease.release().catch(() => undefined);
     }
+    // Only once the key is free: a job brought forward earlier would be fetched, find the key
+    // held, and be put off again.
+    if (end?.handOver && job.singletonKey !== null && this.options.handOver) {
+      await this.options
+        .handOver(job.singletonKey)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { job: this.name, jobId: job.id, err: loggableError(error) },
+            'could not bring forward the next job for this key; it starts after its delay',
+          ),
+        );
+    }
   }
 
-  private async runHandler(job: FetchedJob<T>): Promise<void> {
+  /** How the handler ended, when it ended in time and without an error. */
+  private async runHandler(job: FetchedJob<T>): Promise<HandlerEnd | undefined> {
     const work = Promise.resolve().then(() => this.handler(job));
     let timer: NodeJS.Timeout | undefined;
     const overrun = new Promise<'overrun'>((resolve) => {
       timer = setTimeout(() => resolve('overrun'), this.options.leaseSeconds * 1000);
     });
     try {
-      const outcome = await Promise.race([work.then(() => 'done' as const), overrun]);
-      if (outcome === 'done') {
+      const outcome = await Promise.race([
+        work.then((end) => ({ end: end ?? undefined })),
+        overrun,
+      ]);
+      if (outcome !== 'overrun') {
         await this.complete(job.id);
-        return;
+        return outcome.end;
       }
       const error = new JobRunTimeoutError(this.name, this.options.leaseSeconds);
       await this.boss.fail(this.name, job.id, failureOutput(error));
