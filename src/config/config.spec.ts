@@ -55,7 +55,7 @@ describe('loadConfig', () => {
 
   it('defaults the job workers and the Instagram deadline, and refuses values out of range', () => {
     const config = loadConfig({ DATA_DIR: dataDir() });
-    expect(config.jobs).toEqual({ concurrency: 10, pollIntervalMs: 1000, stallSeconds: 60 });
+    expect(config.jobs).toEqual({ concurrency: 20, pollIntervalMs: 1000, stallSeconds: 60 });
     expect(config.instagram.deadlineMs).toBe(12_000);
     const set = loadConfig({
       DATA_DIR: dataDir(),

@@ -115,7 +115,7 @@ export const envSchema = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
-  JOBS_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  JOBS_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(20),
   JOBS_POLL_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   JOBS_STALL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
 });
