@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PreparedStatement } from 'pg-promise';
+import { Coalescer } from '../../../common/batching/coalescer';
 import type {
   WebhookDelivery,
   WebhookDeliveryStatus,
@@ -146,16 +147,17 @@ const DUE_STREAMS_OF = `SELECT account_id FROM (
          WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until <= now())
          LIMIT $2`;
 
-interface ClaimOp {
+interface ClaimRequest {
   stream: DeliveryStream;
   /** The pair, as `streamKey` spells it. */
   key: string;
   leaseMs: number;
   /** The delivery the drain just made: marked delivered in the same statement. */
   done?: { id: string; statusCode: number };
-  resolve(result: ClaimResult): void;
-  reject(error: unknown): void;
 }
+
+/** More than a worker's drains ask for at once with the default concurrency (16 × 16 + 16). */
+const MAX_CLAIM_BATCH = 500;
 
 const streamKey = (stream: DeliveryStream) =>
   `${stream.endpointId}/${stream.accountId ?? PING_STREAM}`;
@@ -214,8 +216,17 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
 
 @Injectable()
 export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryRepository {
-  private claims: ClaimOp[] = [];
-  private claiming = false;
+  /**
+   * Claims go in batches: every drain that asks while a claim statement runs waits for the next
+   * one, which serves them all. A drain is short (a claim, a POST, the next claim), so a busy
+   * worker's drains share their claims, and one round trip does the work of several. One request
+   * per pair in a statement: a second one for the same pair goes in the next, so it sees the
+   * first one's lease, as it would have with a statement of its own.
+   */
+  private readonly claims = new Coalescer<ClaimRequest, ClaimResult>(
+    (batch) => this.claimBatch(batch),
+    { maxBatch: MAX_CLAIM_BATCH, keyOf: (request) => request.key },
+  );
 
   constructor(@Inject(PG) private readonly db: Db) {}
 
@@ -356,68 +367,42 @@ export class PostgresWebhookDeliveryRepository implements IWebhookDeliveryReposi
     return row ? toDelivery(row) : null;
   }
 
-  /**
-   * Claims go in batches: every drain that asks while a claim statement runs waits for the next
-   * one, which serves them all. A drain is short (a claim, a POST, the next claim), so a busy
-   * worker's drains share their claims, and one round trip does the work of several.
-   */
   private claim(
     stream: DeliveryStream,
     leaseMs: number,
-    done?: ClaimOp['done'],
+    done?: ClaimRequest['done'],
   ): Promise<ClaimResult> {
-    return new Promise((resolve, reject) => {
-      this.claims.push({
-        stream,
-        key: streamKey(stream),
-        leaseMs,
-        ...(done ? { done } : {}),
-        resolve,
-        reject,
-      });
-      if (!this.claiming) void this.flushClaims();
+    return this.claims.submit({
+      stream,
+      key: streamKey(stream),
+      leaseMs,
+      ...(done ? { done } : {}),
     });
   }
 
-  private async flushClaims(): Promise<void> {
-    this.claiming = true;
-    try {
-      while (this.claims.length > 0) {
-        // One request per pair in a statement: a second one for the same pair goes in the next,
-        // so it sees the first one's lease, as it would have with a statement of its own.
-        const batch: ClaimOp[] = [];
-        const later: ClaimOp[] = [];
-        const pairs = new Set<string>();
-        for (const op of this.claims) {
-          if (pairs.has(op.key)) later.push(op);
-          else {
-            pairs.add(op.key);
-            batch.push(op);
-          }
-        }
-        this.claims = later;
-        // In one order everywhere, so two processes' batches lock their heads in the same order.
-        batch.sort((a, b) => (a.key < b.key ? -1 : 1));
-        try {
-          const rows = await this.db.manyOrNone<ClaimRow>(claimBatch, [
-            JSON.stringify(
-              batch.map((op) => ({
-                endpoint_id: op.stream.endpointId,
-                stream: op.stream.accountId ?? PING_STREAM,
-                done_id: op.done?.id ?? null,
-                done_code: op.done?.statusCode ?? null,
-                lease_ms: op.leaseMs,
-              })),
-            ),
-          ]);
-          const byRow = new Map(rows.map((row) => [row.n, row]));
-          batch.forEach((op, i) => op.resolve(claimResult(byRow.get(i + 1))));
-        } catch (error) {
-          for (const op of batch) op.reject(error);
-        }
-      }
-    } finally {
-      this.claiming = false;
-    }
+  private async claimBatch(
+    batch: readonly ClaimRequest[],
+  ): Promise<PromiseSettledResult<ClaimResult>[]> {
+    // In one order everywhere, so two processes' batches lock their heads in the same order.
+    const order = batch
+      .map((request, index) => ({ request, index }))
+      .sort((a, b) => (a.request.key < b.request.key ? -1 : 1));
+    const rows = await this.db.manyOrNone<ClaimRow>(claimBatch, [
+      JSON.stringify(
+        order.map(({ request }) => ({
+          endpoint_id: request.stream.endpointId,
+          stream: request.stream.accountId ?? PING_STREAM,
+          done_id: request.done?.id ?? null,
+          done_code: request.done?.statusCode ?? null,
+          lease_ms: request.leaseMs,
+        })),
+      ),
+    ]);
+    const byRow = new Map(rows.map((row) => [row.n, row]));
+    const settled: PromiseSettledResult<ClaimResult>[] = [];
+    order.forEach(({ index }, position) => {
+      settled[index] = { status: 'fulfilled', value: claimResult(byRow.get(position + 1)) };
+    });
+    return settled;
   }
 }
