@@ -50,10 +50,12 @@ export interface JobEnd {
   handOver?: boolean;
 }
 
-// The job put off while its key was held: brought forward once the holder has let the key go.
-// Jobs a handler queued for later on purpose (a retry's back-off) say so by not handing over.
+// Queued jobs of these keys that wait for a later start, started now: the job put off while its
+// key was held, once the holder has let the key go (jobs a handler queued for later on purpose, a
+// retry's back-off, say so by not handing over), or work an operator asked for now.
 const BRING_FORWARD = `UPDATE pgboss.job SET start_after = now()
-  WHERE name = $1 AND singleton_key = $2 AND state < 'active' AND start_after > now()`;
+  WHERE name = $1 AND singleton_key = ANY($2::text[]) AND state < 'active'
+    AND start_after > now()`;
 
 /**
  * pg-boss fetches the next jobs `ORDER BY priority DESC, created_on, id` among the ready ones,
@@ -273,14 +275,21 @@ export class JobQueue implements OnModuleInit, BeforeApplicationShutdown, OnAppl
         concurrency: Math.max(1, options.concurrency ?? this.config.jobs.concurrency),
         pollIntervalMs: this.config.jobs.pollIntervalMs,
         leaseSeconds: leaseSeconds(name, this.config),
-        handOver: async (key) => {
-          await this.db.executeSql(BRING_FORWARD, [name, key]);
-        },
+        handOver: (key) => this.bringForward(name, [key]),
       },
       this.logger,
     );
     this.workers.push(worker as unknown as QueueWorker<object>);
     worker.start();
+  }
+
+  /**
+   * The queued jobs of `name` with these keys that wait for a later start (a retry's delay, a
+   * deferral) start now instead; a key with no such job is left alone.
+   */
+  async bringForward(name: JobName, singletonKeys: readonly string[]): Promise<void> {
+    if (singletonKeys.length === 0) return;
+    await this.db.executeSql(BRING_FORWARD, [name, singletonKeys]);
   }
 
   async schedule<N extends JobName>(name: N, cron: string, data: JobPayloads[N]): Promise<void> {

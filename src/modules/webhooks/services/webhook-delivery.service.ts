@@ -20,7 +20,12 @@ import {
 } from '../../../infrastructure/crypto/webhook-secret-cipher';
 import { WebhookClient } from '../../../infrastructure/http/webhook-client';
 import { JobQueue } from '../../../infrastructure/jobs/job-queue';
-import { requestDrain, requestDrains, requestEndpointDrain } from '../jobs/webhook-drains';
+import {
+  drainKey,
+  requestDrain,
+  requestDrains,
+  requestEndpointDrain,
+} from '../jobs/webhook-drains';
 import { deliveryHeaders } from '../webhook-signature';
 
 /** Retried for this long after the first attempt, then `failed` (and the pair moves on). */
@@ -270,6 +275,9 @@ export class WebhookDeliveryService implements BeforeApplicationShutdown {
   ): Promise<{ pairs: number; drainsQueued: number; streams: DeliveryStream[] }> {
     const streams = await this.deliveries.requeueFailed(since, endpointId);
     const drainsQueued = await requestDrains(this.queue, streams);
+    // A pair may already have a drain queued for later (after a lease another drain held, or a
+    // retry's delay): the request above is then a no-op, and the operator's "now" means now.
+    await this.queue.bringForward('webhook.deliver', streams.map(drainKey));
     this.logger.info(
       { since, endpointId, pairs: streams.length },
       'failed webhook deliveries queued again',
