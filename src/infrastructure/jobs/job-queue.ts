@@ -19,7 +19,9 @@ import { JobLeases, type ExecuteSql } from './job-leases';
 import { PreparedSqlDb, preparedStatement } from './prepared-sql';
 import { QueueMonitor, type QueueHealth } from './queue-monitor';
 import { withQueueSetupLock } from './queue-setup-lock';
-import { QueueWorker } from './queue-worker';
+import { type JobEnd, QueueWorker } from './queue-worker';
+
+export type { JobEnd } from './queue-worker';
 import { loggableError } from '../../common/logging/loggable-error';
 
 export interface EnqueueOptions {
@@ -38,16 +40,6 @@ export interface Job<N extends JobName> {
   id: string;
   name: N;
   data: JobPayloads[N];
-}
-
-/** What a handler may say as it ends, besides succeeding. */
-export interface JobEnd {
-  /**
-   * Nothing of this run is left to wait for (it queued no successor of its own for later): a job
-   * with its key that was fetched while it ran, and so put off for a few seconds (DEFER_MS),
-   * starts as soon as the key is free instead.
-   */
-  handOver?: boolean;
 }
 
 // Queued jobs of these keys that wait for a later start, started now: the job put off while its

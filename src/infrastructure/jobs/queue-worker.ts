@@ -14,8 +14,13 @@ export interface QueueWorkerOptions {
   handOver?: (key: string) => Promise<void>;
 }
 
-/** A handler's word on how it ended (JobQueue's JobEnd). */
-export interface HandlerEnd {
+/** What a handler may say as it ends, besides succeeding. */
+export interface JobEnd {
+  /**
+   * Nothing of this run is left to wait for (it queued no successor of its own for later): a job
+   * with its key that was fetched while it ran, and so put off for a few seconds (DEFER_MS),
+   * starts as soon as the key is free instead.
+   */
   handOver?: boolean;
 }
 
@@ -74,7 +79,7 @@ export class QueueWorker<T extends object> {
     private readonly boss: PgBoss,
     private readonly leases: JobLeases,
     readonly name: string,
-    private readonly handler: (job: FetchedJob<T>) => Promise<void | HandlerEnd>,
+    private readonly handler: (job: FetchedJob<T>) => Promise<void | JobEnd>,
     private readonly options: QueueWorkerOptions,
     private readonly logger: Logger,
   ) {}
@@ -175,7 +180,7 @@ export class QueueWorker<T extends object> {
       await this.defer(job);
       return;
     }
-    let end: HandlerEnd | undefined;
+    let end: JobEnd | undefined;
     try {
       end = await this.runHandler(job);
     } finally {
@@ -196,7 +201,7 @@ export class QueueWorker<T extends object> {
   }
 
   /** How the handler ended, when it ended in time and without an error. */
-  private async runHandler(job: FetchedJob<T>): Promise<HandlerEnd | undefined> {
+  private async runHandler(job: FetchedJob<T>): Promise<JobEnd | undefined> {
     const work = Promise.resolve().then(() => this.handler(job));
     let timer: NodeJS.Timeout | undefined;
     const overrun = new Promise<'overrun'>((resolve) => {

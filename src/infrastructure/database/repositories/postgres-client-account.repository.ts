@@ -118,6 +118,20 @@ const SQL_TYPE_OF: Record<UpdatableAccountField, string> = {
   lastSyncAt: 'timestamptz',
   tokenExpiresAt: 'timestamptz',
 };
+/**
+ * The fields an update sets (those not undefined), each with its value. Column names come only
+ * from the whitelist, never from the caller's keys: any other key is refused.
+ */
+function setFields(updates: AccountUpdate): [UpdatableAccountField, unknown][] {
+  const set: [UpdatableAccountField, unknown][] = [];
+  for (const [key, value] of Object.entries(updates)) {
+    if (value === undefined) continue;
+    if (!UPDATABLE.has(key)) throw new TypeError(`client_accounts.${key} is not updatable`);
+    set.push([key as UpdatableAccountField, value]);
+  }
+  return set;
+}
+
 const QUALIFIED_COLUMNS = COLUMNS.split(',')
   .map((column) => `c.${column.trim()}`)
   .join(', ');
@@ -410,11 +424,7 @@ export class PostgresClientAccountRepository
     for (const { id, changes } of updates) {
       const fields: UpdatableAccountField[] = [];
       const row: Record<string, unknown> = { id };
-      for (const [key, value] of Object.entries(changes)) {
-        if (value === undefined) continue;
-        // Column names come only from this whitelist, never from the caller's keys.
-        if (!UPDATABLE.has(key)) throw new TypeError(`client_accounts.${key} is not updatable`);
-        const field = key as UpdatableAccountField;
+      for (const [field, value] of setFields(changes)) {
         fields.push(field);
         row[COLUMN_OF[field]] = value;
       }
@@ -461,11 +471,7 @@ export class PostgresClientAccountRepository
   ): Promise<ClientAccount | null> {
     const assignments: string[] = [];
     const values: unknown[] = [id];
-    for (const [key, value] of Object.entries(updates)) {
-      if (value === undefined) continue;
-      // Column names come only from this whitelist, never from the caller's keys.
-      if (!UPDATABLE.has(key)) throw new TypeError(`client_accounts.${key} is not updatable`);
-      const field = key as UpdatableAccountField;
+    for (const [field, value] of setFields(updates)) {
       values.push(JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value);
       assignments.push(
         `${pgp.as.name(COLUMN_OF[field])} = $${values.length}${JSON_FIELDS.has(field) ? '::jsonb' : ''}`,
